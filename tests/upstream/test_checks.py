@@ -1,0 +1,339 @@
+"""The upstream checkers catch the mistakes they exist for, and accept what we really deploy."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from tests.upstream import checks
+
+GATEWAY_CLASS: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "GatewayClass",
+    "metadata": {"name": "envoy"},
+    "spec": {
+        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
+        "parametersRef": {
+            "group": "gateway.envoyproxy.io",
+            "kind": "EnvoyProxy",
+            "name": "edge-proxy",
+            "namespace": "envoy-gateway-system",
+        },
+    },
+}
+
+GATEWAY: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "Gateway",
+    "metadata": {"name": "edge", "namespace": "envoy-gateway-system"},
+    "spec": {
+        "gatewayClassName": "envoy",
+        "listeners": [
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "port": 80,
+                "allowedRoutes": {"namespaces": {"from": "All"}},
+            }
+        ],
+        "infrastructure": {
+            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "external"}
+        },
+    },
+}
+
+HTTP_ROUTE: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "comments", "namespace": "comments", "labels": {"app": "comments"}},
+    "spec": {
+        "parentRefs": [{"name": "edge", "namespace": "envoy-gateway-system"}],
+        "hostnames": ["comments.example.com"],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "comments", "port": 80}],
+                "timeouts": {"request": "30s"},
+            }
+        ],
+    },
+}
+
+POD_MONITOR: dict[str, Any] = {
+    "apiVersion": "monitoring.coreos.com/v1",
+    "kind": "PodMonitor",
+    "metadata": {"name": "envoy-proxy", "namespace": "monitoring", "labels": {"release": "kps"}},
+    "spec": {
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "envoy",
+                "app.kubernetes.io/component": "proxy",
+            }
+        },
+        "namespaceSelector": {"any": True},
+        "podMetricsEndpoints": [{"port": "metrics", "path": "/stats/prometheus"}],
+    },
+}
+
+APPLICATION_SET: dict[str, Any] = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "ApplicationSet",
+    "metadata": {"name": "apps", "namespace": "argocd"},
+    "spec": {
+        "goTemplate": True,
+        "goTemplateOptions": ["missingkey=error"],
+        "generators": [
+            {
+                "git": {
+                    "repoURL": "https://github.com/example/apps.git",
+                    "revision": "HEAD",
+                    "directories": [{"path": "apps/*"}],
+                }
+            }
+        ],
+        "template": {
+            "metadata": {"name": "{{.path.basename}}"},
+            "spec": {
+                "project": "default",
+                "source": {
+                    "repoURL": "https://github.com/example/apps.git",
+                    "targetRevision": "HEAD",
+                    "path": "{{.path.path}}",
+                },
+                "destination": {
+                    "server": "https://kubernetes.default.svc",
+                    "namespace": "{{.path.basename}}",
+                },
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    "syncOptions": ["CreateNamespace=true"],
+                },
+            },
+        },
+    },
+}
+
+NLB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+}
+
+ENVOY_PROXY: dict[str, Any] = {
+    "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+    "kind": "EnvoyProxy",
+    "metadata": {"name": "edge-proxy", "namespace": "envoy-gateway-system"},
+    "spec": {
+        "provider": {
+            "type": "Kubernetes",
+            "kubernetes": {
+                "envoyService": {"annotations": NLB_ANNOTATIONS},
+                "envoyDeployment": {
+                    "replicas": 2,
+                    "container": {"resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}},
+                    "pod": {"nodeSelector": {"role": "system"}},
+                },
+                "envoyPDB": {"minAvailable": 1},
+            },
+        },
+        "telemetry": {"metrics": {"prometheus": {"disable": False}}},
+    },
+}
+
+
+def modified(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of obj with the dotted path (list indexes as numbers) set, or removed."""
+    result = copy.deepcopy(obj)
+    *parents, last = path.split(".")
+    node: Any = result
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if value is _REMOVE:
+        del node[last]
+    else:
+        node[last] = value
+    return result
+
+
+_REMOVE = object()
+
+
+# --------------------------------------------------------------------------------------------
+# Helm values
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_typo_in_a_values_key_is_reported_with_its_path() -> None:
+    values = {"prometheus": {"prometheusSpec": {"retention": "10d", "retension": "10d"}}}
+    assert checks.unknown_values_keys("kube-prometheus-stack", values) == [
+        "prometheus.prometheusSpec.retension"
+    ]
+
+
+def test_an_unknown_top_level_key_is_reported() -> None:
+    assert checks.unknown_values_keys("argo-cd", {"serverr": {}}) == ["serverr"]
+
+
+def test_keys_below_a_free_form_map_are_accepted() -> None:
+    values = {
+        "podAnnotations": {"anything/goes": "yes"},
+        "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste"},
+        "nodeSelector": {"role": "system"},
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+    }
+    assert checks.unknown_values_keys("cluster-autoscaler", values) == []
+
+
+def test_a_known_list_of_objects_is_accepted() -> None:
+    values = {"args": ["--kubelet-preferred-address-types=InternalIP"], "tolerations": [{}]}
+    assert checks.unknown_values_keys("metrics-server", values) == []
+
+
+def test_subchart_values_are_known_under_their_alias() -> None:
+    values = {
+        "grafana": {
+            "adminPassword": "x",  # commented out in values.yaml, read by the templates
+            "sidecar": {"dashboards": {"enabled": True, "folderAnnotation": "grafana_folder"}},
+        },
+        "kube-state-metrics": {"nodeSelector": {"role": "system"}},
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
+    }
+    assert checks.unknown_values_keys("kube-prometheus-stack", values) == []
+    assert checks.unknown_values_keys("kube-prometheus-stack", {"grafana": {"sidecarr": 1}}) == [
+        "grafana.sidecarr"
+    ]
+
+
+def test_argo_cd_dotted_params_are_accepted_in_their_free_form_map() -> None:
+    values = {
+        "configs": {
+            "params": {"server.insecure": True},
+            "secret": {"argocdServerAdminPassword": "$2a$10$x"},
+        }
+    }
+    assert checks.unknown_values_keys("argo-cd", values) == []
+
+
+def test_envoy_gateway_default_proxy_is_checked_against_the_envoyproxy_crd() -> None:
+    good = {"config": {"envoyGateway": {"envoyProxy": ENVOY_PROXY["spec"]}}}
+    assert checks.unknown_values_keys("gateway-helm", good) == []
+    bad = {
+        "config": {
+            "envoyGateway": {
+                "envoyProxy": {
+                    "provider": {"type": "Kubernetes", "kubernetes": {"envoyServce": {}}}
+                }
+            }
+        }
+    }
+    assert checks.unknown_values_keys("gateway-helm", bad) == [
+        "config.envoyGateway.envoyProxy.provider.kubernetes.envoyServce: unknown field"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Custom resources
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [GATEWAY_CLASS, GATEWAY, HTTP_ROUTE, POD_MONITOR, APPLICATION_SET, ENVOY_PROXY],
+    ids=lambda obj: obj["kind"],
+)
+def test_valid_custom_resources_are_accepted(obj: dict[str, Any]) -> None:
+    assert checks.crd_errors(obj) == []
+
+
+def test_an_unknown_field_in_a_closed_object_is_reported() -> None:
+    route = modified(HTTP_ROUTE, "spec.rules.0.timeout", {"request": "30s"})
+    assert checks.crd_errors(route) == ["spec.rules[0].timeout: unknown field"]
+
+
+def test_a_value_outside_an_enum_is_reported() -> None:
+    route = modified(HTTP_ROUTE, "spec.rules.0.matches.0.path.type", "Prefix")
+    errors = checks.crd_errors(route)
+    assert len(errors) == 1 and errors[0].startswith("spec.rules[0].matches[0].path.type: 'Prefix'")
+
+
+def test_a_missing_required_field_is_reported() -> None:
+    gateway = modified(GATEWAY, "spec.listeners.0.protocol", _REMOVE)
+    assert checks.crd_errors(gateway) == ["spec.listeners[0].protocol: is required"]
+    appset = modified(APPLICATION_SET, "spec.generators.0.git.revision", _REMOVE)
+    assert checks.crd_errors(appset) == ["spec.generators[0].git.revision: is required"]
+
+
+def test_a_wrong_type_is_reported() -> None:
+    gateway = modified(GATEWAY, "spec.listeners.0.port", "80")
+    assert checks.crd_errors(gateway) == [
+        "spec.listeners[0].port: must be of type integer, got str"
+    ]
+
+
+def test_int_or_string_fields_take_both() -> None:
+    for value in (1, "50%"):
+        assert (
+            checks.crd_errors(
+                modified(ENVOY_PROXY, "spec.provider.kubernetes.envoyPDB.minAvailable", value)
+            )
+            == []
+        )
+
+
+def test_free_form_maps_in_crds_accept_any_key() -> None:
+    monitor = modified(POD_MONITOR, "spec.selector.matchLabels.anything", "x")
+    assert checks.crd_errors(monitor) == []
+
+
+def test_unknown_kinds_and_top_level_fields_are_reported() -> None:
+    assert checks.crd_errors(
+        {"apiVersion": "example.com/v1", "kind": "Nope", "metadata": {"name": "x"}}
+    ) == ["no CRD fixture for example.com/v1 Nope"]
+    assert checks.crd_errors({**POD_MONITOR, "data": {}}) == ["data: unknown field"]
+    assert checks.crd_errors(modified(POD_MONITOR, "metadata.labelz", {})) == [
+        "metadata.labelz: unknown field"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures themselves
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_fixture_names_its_upstream_source() -> None:
+    for path in sorted(checks.FIXTURES.rglob("*.json")):
+        fixture = json.loads(path.read_text())
+        assert fixture["extracted_by"] == "tests/upstream/extract.py", path
+        source = fixture["source"]
+        assert source["repo"].count("/") == 1, path
+        assert source["ref"] and len(source["commit"]) == 40, path
+
+
+def test_pinned_chart_versions() -> None:
+    assert checks.pinned_chart_versions() == {
+        "argo-cd": "10.1.1",
+        "aws-load-balancer-controller": "3.5.0",
+        "cluster-autoscaler": "9.59.0",
+        "gateway-helm": "v1.9.0",
+        "kube-prometheus-stack": "88.5.3",
+        "metrics-server": "3.13.1",
+    }
+    assert checks.chart_version("kube-prometheus-stack") == "88.5.3"
+
+
+def test_the_crds_we_create_are_all_extracted() -> None:
+    assert set(checks.known_custom_resources()) >= {
+        ("gateway.networking.k8s.io/v1", "GatewayClass"),
+        ("gateway.networking.k8s.io/v1", "Gateway"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+        ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"),
+        ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"),
+        ("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("argoproj.io/v1alpha1", "ApplicationSet"),
+    }

@@ -50,7 +50,8 @@ def chart_fixture(chart: str) -> dict[str, Any]:
     ]
     if len(matches) != 1:
         raise LookupError(f"expected one fixture for chart {chart!r}, found {len(matches)}")
-    return json.loads(matches[0].read_text())
+    fixture: dict[str, Any] = json.loads(matches[0].read_text())
+    return fixture
 
 
 @cache
@@ -78,7 +79,8 @@ def crd_fixture(api_version: str, kind: str) -> dict[str, Any]:
     path = FIXTURES / "crds" / f"{group}_{kind}_{version}.json"
     if not path.is_file():
         raise LookupError(f"no CRD fixture for {api_version} {kind}")
-    return json.loads(path.read_text())
+    fixture: dict[str, Any] = json.loads(path.read_text())
+    return fixture
 
 
 def known_custom_resources() -> list[tuple[str, str]]:

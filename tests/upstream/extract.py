@@ -345,7 +345,8 @@ def find_crd(documents: Iterable[Any], group: str, kind: str) -> dict[str, Any]:
             continue
         spec = document.get("spec", {})
         if spec.get("group") == group and spec.get("names", {}).get("kind") == kind:
-            return document
+            crd: dict[str, Any] = document
+            return crd
     raise SystemExit(f"no CRD for {group} {kind}")
 
 

@@ -337,3 +337,102 @@ def test_the_crds_we_create_are_all_extracted() -> None:
         ("monitoring.coreos.com/v1", "PrometheusRule"),
         ("argoproj.io/v1alpha1", "ApplicationSet"),
     }
+
+
+# The values paths FACTS.md documents for the platform, one realistic set per chart.
+PLATFORM_VALUES: dict[str, dict[str, Any]] = {
+    "aws-load-balancer-controller": {
+        "clusterName": "demo",
+        "region": "eu-west-1",
+        "vpcId": "vpc-0123",
+        "replicaCount": 2,
+        "serviceAccount": {
+            "create": True,
+            "name": "aws-load-balancer-controller",
+            "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/lbc"},
+        },
+        "nodeSelector": {"role": "system"},
+        "tolerations": [],
+        "enableServiceMutatorWebhook": False,
+        "podDisruptionBudget": {"maxUnavailable": 1},
+    },
+    "cluster-autoscaler": {
+        "cloudProvider": "aws",
+        "autoDiscovery": {"clusterName": "demo"},
+        "awsRegion": "eu-west-1",
+        "image": {"tag": "v1.35.2"},
+        "rbac": {"serviceAccount": {"name": "cluster-autoscaler", "annotations": {"a": "b"}}},
+        "extraArgs": {
+            "balance-similar-node-groups": True,
+            "skip-nodes-with-system-pods": False,
+            "expander": "least-waste",
+        },
+        "nodeSelector": {"role": "system"},
+        "tolerations": [],
+    },
+    "metrics-server": {
+        "args": ["--kubelet-insecure-tls"],
+        "replicas": 2,
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        "nodeSelector": {"role": "system"},
+        "tolerations": [],
+    },
+    "argo-cd": {
+        "global": {"domain": "argocd.example.com", "nodeSelector": {}, "tolerations": []},
+        "configs": {
+            "params": {"server.insecure": True},
+            "secret": {"argocdServerAdminPassword": "$2a$10$hash"},
+        },
+        "server": {
+            "httproute": {"enabled": True, "parentRefs": [{"name": "edge"}], "hostnames": ["a"]},
+            "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
+        },
+        "applicationSet": {"replicas": 1, "metrics": {"enabled": True}},
+        "dex": {"enabled": False},
+    },
+    "kube-prometheus-stack": {
+        "alertmanager": {"enabled": True},
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": "10d",
+                "storageSpec": {"volumeClaimTemplate": {"spec": {"storageClassName": "gp3"}}},
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "serviceMonitorNamespaceSelector": {},
+            }
+        },
+        "grafana": {
+            "admin": {"existingSecret": "grafana-admin", "userKey": "u", "passwordKey": "p"},
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                    "folderAnnotation": "grafana_folder",
+                    "provider": {"foldersFromFilesStructure": True},
+                },
+                "datasources": {"enabled": True},
+            },
+            "route": {"main": {"enabled": True, "hostnames": ["g"], "parentRefs": [{"name": "e"}]}},
+        },
+        "prometheusOperator": {"nodeSelector": {}, "tolerations": []},
+        "kube-state-metrics": {"nodeSelector": {}},
+        "prometheus-node-exporter": {"tolerations": []},
+    },
+    "gateway-helm": {
+        "deployment": {
+            "replicas": 2,
+            "envoyGateway": {"resources": {"requests": {"cpu": "100m"}}},
+            "pod": {"nodeSelector": {"role": "system"}, "tolerations": []},
+        },
+        "podDisruptionBudget": {"minAvailable": 1},
+        "config": {"envoyGateway": {"envoyProxy": ENVOY_PROXY["spec"]}},
+    },
+}
+
+
+@pytest.mark.parametrize("chart", sorted(PLATFORM_VALUES))
+def test_the_values_paths_we_document_are_known(chart: str) -> None:
+    assert checks.unknown_values_keys(chart, PLATFORM_VALUES[chart]) == []

@@ -1,0 +1,257 @@
+"""Operations: health, readiness, metrics, OpenAPI, logs, settings, migrations, indexes."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from comments.storage import _PG_LIST, _SQLITE_LIST
+
+from comments_testlib import (
+    APP_DIR,
+    PG_PASSWORD,
+    Backend,
+    Server,
+    free_port,
+    request,
+    unique_id,
+)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Value of one sample in Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{")[0] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', sample))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return 0.0
+
+
+def test_liveness_and_readiness(shared_server: Server) -> None:
+    assert shared_server.get("/healthz").json() == {"status": "OK"}
+    ready = shared_server.get("/readyz")
+    assert ready.status == 200
+    assert ready.json()["status"] == "READY"
+
+
+def test_openapi_document_describes_the_api(shared_server: Server) -> None:
+    doc = shared_server.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/comment/new", "/api/comment/list/{content_id}", "/healthcheck"} <= set(
+        doc["paths"]
+    )
+    assert doc["components"]["schemas"]["NewComment"]["required"] == [
+        "email",
+        "comment",
+        "content_id",
+    ]
+
+
+def test_metrics_sum_all_workers(backend: Backend, started: list[Server]) -> None:
+    server = backend.server(WORKERS=2).start()
+    started.append(server)
+    cid = unique_id()
+
+    def post_many(n: int) -> None:
+        for i in range(25):
+            body = {"email": "m@example.com", "comment": f"{n}-{i}", "content_id": cid}
+            assert server.post(json=body).status == 200
+
+    threads = [threading.Thread(target=post_many, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(3):
+        assert server.get("/api/comment/list/nope-" + cid).status == 404
+    server.post(json={"email": "x"})  # 422
+
+    reply = server.get("/metrics")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    text = reply.body.decode()
+    assert metric(text, "comments_created_total") == 200
+    route = "/api/comment/new"
+    assert metric(text, "comments_http_requests_total", route=route, status="200") == 200
+    assert metric(text, "comments_http_requests_total", route=route, status="422") == 1
+    list_route = "/api/comment/list/{content_id}"
+    assert metric(text, "comments_http_requests_total", route=list_route, status="404") == 3
+    assert metric(text, "comments_http_request_duration_seconds_count", route=route) == 201
+    assert metric(text, "comments_http_request_duration_seconds_bucket", route=route, le="+Inf")
+    assert cid not in text  # route templates, not raw paths: bounded label cardinality
+
+
+def test_access_log_is_one_json_line_per_request(shared_server: Server) -> None:
+    marker = unique_id("logmark")
+    shared_server.get(f"/api/comment/list/{marker}")
+    deadline = time.monotonic() + 30
+    while marker not in shared_server.logs():  # written just after the response is sent
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    lines = [orjson.loads(line) for line in shared_server.logs().splitlines() if line.strip()]
+    mine = [e for e in lines if e.get("path") == f"/api/comment/list/{marker}"]
+    assert len(mine) == 1
+    entry = mine[0]
+    assert entry["logger"] == "comments.access"
+    assert entry["route"] == "/api/comment/list/{content_id}"
+    assert entry["status"] == 404
+    assert entry["method"] == "GET"
+    assert isinstance(entry["duration_ms"], float)
+    assert {"ts", "level", "pid"} <= set(entry)
+
+
+def test_database_password_is_never_logged(shared_server: Server) -> None:
+    shared_server.get("/readyz")
+    logs = shared_server.logs()
+    assert PG_PASSWORD not in logs
+    if shared_server.extra["backend"].name == "postgres":
+        assert ":***@" in logs  # the redacted URL is logged instead
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"WORKERS": "0"}, "WORKERS"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"DB_POOL_SIZE": "-1"}, "DB_POOL_SIZE"),
+        ({"SQLITE_SYNCHRONOUS": "OFF"}, "SQLITE_SYNCHRONOUS"),
+        ({"DATABASE_URL": f"mysql://root:{PG_PASSWORD}@db/x"}, "DATABASE_URL"),
+    ],
+)
+def test_invalid_settings_stop_the_launcher_with_a_clear_message(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    full = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "PORT": str(free_port())}
+    full.update(env)
+    result = subprocess.run(
+        [sys.executable, "-m", "comments"],
+        cwd=APP_DIR,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    message = orjson.loads(result.stderr.strip().splitlines()[-1])["msg"]
+    assert variable in message
+    assert PG_PASSWORD not in result.stderr + result.stdout
+
+
+def test_unreachable_database_at_start_fails_clearly(tmp_path: Path) -> None:
+    url = f"postgresql://u:{PG_PASSWORD}@127.0.0.1:{free_port()}/x"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": url,
+        "PORT": str(free_port()),
+        "DB_STARTUP_TIMEOUT": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "comments"],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot prepare the database" in result.stdout
+    assert PG_PASSWORD not in result.stdout + result.stderr
+
+
+def applied_versions(backend: Backend, store: dict[str, str]) -> list[int]:
+    if backend.pg is not None:
+        database = store["DATABASE_URL"].rsplit("/", 1)[1]
+        rows = backend.pg.sql("SELECT version FROM schema_migrations ORDER BY 1", database)
+    else:
+        with sqlite3.connect(Path(store["DATA_DIR"]) / "comments.sqlite3") as conn:
+            rows = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def test_servers_starting_together_migrate_once(backend: Backend, started: list[Server]) -> None:
+    store = backend.store_env()
+    servers = [backend.server(store=store, WORKERS=1) for _ in range(3)]
+    for server in servers:
+        server.start(wait=False)
+        started.append(server)
+    for server in servers:
+        server.wait_ready()
+    assert applied_versions(backend, store) == [1]
+    cid = unique_id()
+    for i, server in enumerate(servers):
+        body = {"email": "m@example.com", "comment": str(i), "content_id": cid}
+        assert server.post(json=body).status == 200
+    assert len(servers[0].get(f"/api/comment/list/{cid}").json()) == 3
+    for server in servers:
+        assert server.stop() == 0
+    # a restart finds the schema current and applies nothing
+    again = backend.server(store=store, WORKERS=1).start()
+    started.append(again)
+    assert applied_versions(backend, store) == [1]
+    assert '"applied_migrations":[]' in again.logs()
+
+
+def test_listing_uses_the_content_id_index(backend: Backend, started: list[Server]) -> None:
+    """The list query is an index range scan, so its cost does not grow with the table."""
+    store = backend.store_env()
+    server = backend.server(store=store, WORKERS=1).start()  # creates the schema
+    started.append(server)
+    server.stop()
+    if backend.pg is not None:
+        database = store["DATABASE_URL"].rsplit("/", 1)[1]
+        backend.pg.sql(
+            "INSERT INTO comments (content_id, email, comment) SELECT (i % 2000)::text, "
+            "'a@b.co', 'x' FROM generate_series(1, 50000) AS i",
+            database,
+        )
+        backend.pg.sql("ANALYZE comments", database)
+        plan = backend.pg.sql("EXPLAIN " + _PG_LIST.replace("$1", "'42'"), database)
+        text = "\n".join(r[0] for r in plan)
+        assert "comments_content_id_id" in text, text
+        assert "Seq Scan" not in text, text
+    else:
+        with sqlite3.connect(Path(store["DATA_DIR"]) / "comments.sqlite3") as conn:
+            conn.executemany(
+                "INSERT INTO comments (content_id, email, comment) VALUES (?, 'a@b.co', 'x')",
+                [(str(i % 2000),) for i in range(50000)],
+            )
+            conn.execute("ANALYZE")
+            plan = conn.execute("EXPLAIN QUERY PLAN " + _SQLITE_LIST, ("42",)).fetchall()
+        text = " ".join(str(r[-1]) for r in plan)
+        assert "SEARCH comments USING INDEX comments_content_id_id" in text, text
+        assert "TEMP B-TREE" not in text, text  # ordered by the index, no sort step
+
+
+def test_http_connection_survives_bad_requests(shared_server: Server) -> None:
+    """A keep-alive connection stays usable after 4xx answers."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=10)
+    try:
+        for _ in range(3):
+            reply = request(
+                shared_server.port,
+                "POST",
+                "/api/comment/new",
+                body=b"{",
+                conn=conn,
+                headers={"Content-Type": "application/json"},
+            )
+            assert reply.status == 400
+        assert request(shared_server.port, "GET", "/healthcheck", conn=conn).status == 200
+    finally:
+        conn.close()

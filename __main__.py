@@ -1,0 +1,49 @@
+"""The platform stack: read config, build the components, export what users need."""
+
+import pulumi
+from app_platform import config
+from app_platform.cluster import Cluster, ClusterArgs
+from app_platform.network import Network, NetworkArgs
+
+settings = config.load()
+prefix = settings.prefix
+
+network = Network(
+    prefix,
+    NetworkArgs(
+        cidr=settings.network.cidr,
+        availability_zones=settings.network.availability_zones,
+        nat_mode=settings.network.nat_mode,
+        flow_logs=settings.network.flow_logs,
+        cluster_name=prefix,
+    ),
+)
+
+cluster = Cluster(
+    prefix,
+    ClusterArgs(
+        cluster_name=prefix,
+        kubernetes_version=settings.cluster.kubernetes_version,
+        vpc_id=network.vpc_id,
+        public_subnet_ids=network.public_subnet_ids,
+        private_subnet_ids=network.private_subnet_ids,
+        public_access_cidrs=settings.cluster.public_access_cidrs,
+        admin_role_arns=settings.cluster.admin_role_arns,
+        spot=settings.cluster.spot,
+        system=settings.cluster.system,
+        node_disk_size_gib=settings.cluster.node_disk_size_gib,
+    ),
+)
+
+pulumi.export("region", settings.region)
+pulumi.export("vpcId", network.vpc_id)
+pulumi.export("publicSubnetIds", network.public_subnet_ids)
+pulumi.export("privateSubnetIds", network.private_subnet_ids)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+pulumi.export("nodeSecurityGroupId", cluster.node_security_group_id)
+pulumi.export(
+    "kubeconfigCommand",
+    f"aws eks update-kubeconfig --region {settings.region} --name {prefix}",
+)

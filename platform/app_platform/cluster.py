@@ -1,0 +1,282 @@
+"""Cluster: the EKS control plane, its nodes and the Kubernetes provider everything else uses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
+AMI_TYPE = "AL2023_x86_64_STANDARD"
+CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_MANAGED_POLICIES = [
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    # Shell access through SSM Session Manager instead of SSH keys and open ports.
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+]
+KMS_DELETION_WINDOW_DAYS = 7
+# A pod is one network hop further than its node: a hop limit of 1 keeps pods (outside the host
+# network) from reaching the instance metadata service and borrowing the node's IAM role.
+IMDS_HOP_LIMIT = 1
+
+# Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
+ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
+ADDONS_AFTER_NODES = ["coredns"]
+
+# The on-demand system nodes carry this label and taint; controllers that must not be
+# interrupted by a spot reclaim select the label and tolerate the taint.
+NODE_POOL_LABEL = "node-pool"
+SYSTEM_POOL = "system"
+SPOT_POOL = "spot"
+SYSTEM_NODE_SELECTOR = {NODE_POOL_LABEL: SYSTEM_POOL}
+SYSTEM_TOLERATIONS = [
+    {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
+]
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    instance_types: tuple[str, ...]
+    min_size: int
+    desired_size: int
+    max_size: int
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster_name: str
+    kubernetes_version: str
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[list[str]]
+    private_subnet_ids: pulumi.Input[list[str]]
+    public_access_cidrs: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    spot: NodeGroupArgs
+    system: NodeGroupArgs
+    node_disk_size_gib: int
+
+
+class Cluster(pulumi.ComponentResource):
+    """Owns the EKS control plane (API authentication with access entries, OIDC provider,
+    control-plane logs, secrets encrypted with a rotating KMS key), the node IAM role, a managed
+    node group on spot capacity and a small on-demand system node group, the EKS managed add-ons,
+    and a Kubernetes provider for the cluster.
+
+    Gives `provider`, `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
+    `node_security_group_id`, `spot_node_group_name`, and `nodes_ready`: resources to depend on
+    when something needs schedulable nodes and cluster DNS.
+    """
+
+    provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
+    nodes_ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("app-platform:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Encrypts Kubernetes secrets of EKS cluster {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{args.cluster_name}-secrets",
+            target_key_id=secrets_key.key_id,
+            opts=child,
+        )
+
+        self.eks = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            endpoint_private_access=True,
+            endpoint_public_access=True,
+            public_access_cidrs=list(args.public_access_cidrs),
+            # Access entries instead of the aws-auth ConfigMap. Whoever creates the cluster is
+            # made admin by EKS itself; the roles below are the team's other admins (CI, SSO).
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                f"admin-{index}": eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=CLUSTER_ADMIN_POLICY_ARN,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                                type="cluster"
+                            ),
+                        )
+                    },
+                )
+                for index, arn in enumerate(args.admin_role_arns)
+            },
+            create_oidc_provider=True,
+            enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
+            encryption_config_key_arn=secrets_key.arn,
+            # Only managed node groups, and every add-on as an EKS managed add-on we version.
+            skip_default_node_group=True,
+            skip_default_security_groups=True,
+            bootstrap_self_managed_addons=False,
+            use_default_vpc_cni=True,
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
+            opts=child,
+        )
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+
+        before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
+        node_role = self._node_role(name, child)
+        self.system_node_group = self._node_group(
+            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, before_nodes
+        )
+        self.spot_node_group = self._node_group(
+            name, SPOT_POOL, "SPOT", args.spot, args, node_role, before_nodes
+        )
+        node_groups = [self.system_node_group, self.spot_node_group]
+        after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
+        self.nodes_ready = [*node_groups, *after_nodes]
+
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
+        self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.oidc_issuer = self.eks.oidc_issuer
+        self.node_security_group_id = self.eks.node_security_group_id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )
+
+    def _addon(
+        self, name: str, addon: str, args: ClusterArgs, after: list[pulumi.Resource]
+    ) -> aws.eks.Addon:
+        """An EKS managed add-on at the newest version EKS publishes for this cluster version."""
+        version = aws.eks.get_addon_version_output(
+            addon_name=addon, kubernetes_version=args.kubernetes_version, most_recent=True
+        )
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=args.cluster_name,
+            addon_name=addon,
+            addon_version=version.version,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks, *after]),
+        )
+
+    def _node_role(self, name: str, child: pulumi.ResourceOptions) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        for policy_arn in NODE_MANAGED_POLICIES:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy_arn.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=policy_arn,
+                opts=child,
+            )
+        return role
+
+    def _node_group(
+        self,
+        name: str,
+        pool: str,
+        capacity_type: str,
+        sizes: NodeGroupArgs,
+        args: ClusterArgs,
+        role: aws.iam.Role,
+        after: list[pulumi.Resource],
+    ) -> eks.ManagedNodeGroup:
+        # Our own launch template: IMDSv2 with hop limit 1 and an encrypted gp3 root volume.
+        # EKS still writes the AL2023 node bootstrap into it because it names no AMI.
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool}",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.node_disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={"Name": f"{args.cluster_name}-{pool}"}
+                )
+                for kind in ("instance", "volume")
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        is_system = pool == SYSTEM_POOL
+        return eks.ManagedNodeGroup(
+            f"{name}-{pool}",
+            cluster=self.eks,
+            node_group_name_prefix=f"{args.cluster_name}-{pool}-",
+            version=args.kubernetes_version,
+            capacity_type=capacity_type,
+            instance_types=list(sizes.instance_types),
+            ami_type=AMI_TYPE,
+            node_role_arn=role.arn,
+            subnet_ids=args.private_subnet_ids,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=sizes.min_size, desired_size=sizes.desired_size, max_size=sizes.max_size
+            ),
+            # The Cluster Autoscaler owns the desired size once it runs; `up` must not reset it.
+            ignore_scaling_changes=not is_system,
+            labels={NODE_POOL_LABEL: pool},
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=NODE_POOL_LABEL, value=SYSTEM_POOL, effect="NO_SCHEDULE"
+                )
+            ]
+            if is_system
+            else None,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )

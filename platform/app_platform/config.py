@@ -1,0 +1,334 @@
+"""Stack configuration: read once, validated in one place, handed to components as plain values.
+
+Components never read stack config. `load()` reads every key this program knows, checks it and
+returns frozen settings; any mistake stops the program before a single resource is registered,
+with one message per bad key naming the key, the value and what is accepted.
+
+Defaults live in `Pulumi.yaml` (the Pulumi CLI applies them, and so does the offline runner), so
+this module only says what is *valid*, never what is *default*.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from app_platform.cluster import NodeGroupArgs
+
+# EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
+# 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
+# when it leaves standard support, and add a new one once the charts list it.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
+NAT_MODES = ("single", "perAz")
+# EKS needs subnets in at least two zones for its control plane network interfaces.
+MIN_AVAILABILITY_ZONES = 2
+# The smallest subnet AWS accepts; a Network Load Balancer also needs 8 free addresses in it.
+SMALLEST_SUBNET_PREFIX = 28
+MIN_SPOT_INSTANCE_TYPES = 3
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
+INSTANCE_TYPE_PATTERN = re.compile(
+    r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9]+)$"
+)
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+class ConfigError(pulumi.RunError):
+    """Raised with every configuration mistake found, one per line; Pulumi prints it cleanly."""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    cidr: str
+    availability_zones: tuple[str, ...]
+    nat_mode: str
+    flow_logs: bool
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    kubernetes_version: str
+    public_access_cidrs: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    spot: NodeGroupArgs
+    system: NodeGroupArgs
+    node_disk_size_gib: int
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    name: str
+    stack: str
+    region: str
+    network: NetworkSettings
+    cluster: ClusterSettings
+
+    @property
+    def prefix(self) -> str:
+        """The one prefix every resource name derives from, e.g. `platform-dev`."""
+        return f"{self.name}-{self.stack}"
+
+
+# Every key of the project namespace this program reads, with its Pulumi.yaml type. A test keeps
+# this table and Pulumi.yaml in step.
+KEYS: dict[str, str] = {
+    "name": "string",
+    "vpcCidr": "string",
+    "availabilityZoneCount": "integer",
+    "natGateways": "string",
+    "vpcFlowLogs": "boolean",
+    "kubernetesVersion": "string",
+    "publicAccessCidrs": "array",
+    "adminRoleArns": "array",
+    "spotInstanceTypes": "array",
+    "spotMinSize": "integer",
+    "spotDesiredSize": "integer",
+    "spotMaxSize": "integer",
+    "systemInstanceType": "string",
+    "systemNodeCount": "integer",
+    "nodeDiskSizeGib": "integer",
+}
+
+
+class _Checker:
+    """Collects every problem instead of stopping at the first, so one run shows them all."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = raw
+        self.errors: list[str] = []
+
+    def fail(self, key: str, value: Any, accepted: str) -> None:
+        self.errors.append(
+            f"config '{key}' = {json.dumps(value)} is not valid: expected {accepted}"
+        )
+
+    def present(self, key: str) -> Any:
+        value = self.raw.get(key)
+        if value is None:
+            self.errors.append(
+                f"config '{key}' is not set: set it in the stack file or Pulumi.yaml"
+            )
+        return value
+
+    def string(self, key: str, check: Callable[[str], bool], accepted: str) -> str:
+        value = self.present(key)
+        if value is not None and (not isinstance(value, str) or not check(value)):
+            self.fail(key, value, accepted)
+        return value if isinstance(value, str) else ""
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.present(key)
+        parsed = _as_int(value)
+        if value is not None and (parsed is None or not low <= parsed <= high):
+            self.fail(key, value, f"a whole number from {low} to {high}")
+        return parsed if parsed is not None else low
+
+    def boolean(self, key: str) -> bool:
+        value = self.present(key)
+        parsed = _as_bool(value)
+        if value is not None and parsed is None:
+            self.fail(key, value, "true or false")
+        return bool(parsed)
+
+    def string_list(self, key: str) -> list[str]:
+        value = self.present(key)
+        parsed = _as_list(value)
+        if value is not None and (parsed is None or not all(isinstance(v, str) for v in parsed)):
+            self.fail(key, value, "a list of strings")
+            return []
+        return parsed or []
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, list) else None
+    return None
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
+    """Split the VPC into one private and one public subnet per zone.
+
+    The first half of the VPC holds the private subnets, where nodes and pods live (the VPC CNI
+    gives every pod a VPC address, so they need the room); the second half holds public subnets
+    a quarter of that size, enough for NAT gateways and load balancers.
+    """
+    vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
+    per_zone_bits = math.ceil(math.log2(zone_count)) if zone_count > 1 else 0
+    private_prefix = vpc.prefixlen + 1 + per_zone_bits
+    public_prefix = private_prefix + 2
+    if public_prefix > SMALLEST_SUBNET_PREFIX:
+        raise ValueError(f"public subnets would be /{public_prefix}")
+    private_half, public_half = vpc.subnets(prefixlen_diff=1)
+    private = list(private_half.subnets(new_prefix=private_prefix))[:zone_count]
+    public = list(public_half.subnets(new_prefix=public_prefix))[:zone_count]
+    return [str(s) for s in private], [str(s) for s in public]
+
+
+def _check_sizes(check: _Checker, keys: tuple[str, str, str]) -> tuple[int, int, int]:
+    min_key, desired_key, max_key = keys
+    sizes = (
+        check.integer(min_key, 0, 100),
+        check.integer(desired_key, 0, 100),
+        check.integer(max_key, 1, 100),
+    )
+    if not sizes[0] <= sizes[1] <= sizes[2]:
+        check.errors.append(
+            f"config '{min_key}' = {sizes[0]}, '{desired_key}' = {sizes[1]}, '{max_key}' = "
+            f"{sizes[2]} are not valid: expected {min_key} <= {desired_key} <= {max_key}"
+        )
+    return sizes
+
+
+def _check_instance_types(check: _Checker, key: str, types: list[str], minimum: int) -> None:
+    if len(set(types)) < minimum:
+        check.fail(key, types, f"at least {minimum} different instance types of one size")
+        return
+    parsed = [INSTANCE_TYPE_PATTERN.match(t) for t in types]
+    if not all(parsed):
+        check.fail(key, types, "instance type names such as m6i.large")
+        return
+    sizes = {m["size"] for m in parsed if m}
+    if len(sizes) > 1:
+        check.fail(key, types, f"instance types of one size, got sizes {sorted(sizes)}")
+    # Nodes run x86_64 AL2023 images; Graviton families (m7g, c6gn, ...) need ARM images.
+    arm = [t for t, m in zip(types, parsed, strict=True) if m and "g" in m["attributes"]]
+    if arm:
+        check.fail(key, types, f"x86_64 instance types (no Graviton: {arm})")
+
+
+def parse(
+    raw: Mapping[str, Any], *, stack: str, region: str, zones: Sequence[str]
+) -> PlatformSettings:
+    """Validate raw config values (strings as Pulumi stores them, or plain values).
+
+    `zones` are the region's available zones; nothing here calls AWS, so tests can drive it.
+    """
+    check = _Checker(raw)
+    name = check.string(
+        "name",
+        NAME_PATTERN.fullmatch,
+        "3-24 lowercase letters, digits or '-', starting with a letter",
+    )
+    zone_count = check.integer("availabilityZoneCount", MIN_AVAILABILITY_ZONES, 16)
+    if len(zones) < zone_count:
+        check.fail(
+            "availabilityZoneCount",
+            zone_count,
+            f"at most {len(zones)}, the zones region {region} has ({', '.join(zones)})",
+        )
+    vpc_cidr = check.string("vpcCidr", _is_cidr, "an IPv4 network in CIDR form, e.g. 10.0.0.0/16")
+    if _is_cidr(vpc_cidr) and len(zones) >= zone_count >= MIN_AVAILABILITY_ZONES:
+        try:
+            subnet_plan(vpc_cidr, zone_count)
+        except ValueError as why:
+            check.fail(
+                "vpcCidr",
+                vpc_cidr,
+                f"a network large enough for {zone_count} private and {zone_count} public "
+                f"subnets of /{SMALLEST_SUBNET_PREFIX} or larger ({why}); try a /16 to /22",
+            )
+    nat_mode = check.string("natGateways", lambda v: v in NAT_MODES, " or ".join(NAT_MODES))
+    flow_logs = check.boolean("vpcFlowLogs")
+
+    version = check.string(
+        "kubernetesVersion",
+        lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
+        f"one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)} (EKS standard support)",
+    )
+    cidrs = check.string_list("publicAccessCidrs")
+    if check.raw.get("publicAccessCidrs") is not None and (
+        not cidrs or not all(map(_is_cidr, cidrs))
+    ):
+        check.fail(
+            "publicAccessCidrs",
+            cidrs,
+            "a non-empty list of IPv4 CIDRs allowed to reach the public API endpoint, "
+            'e.g. ["203.0.113.7/32"]',
+        )
+    admins = check.string_list("adminRoleArns")
+    bad_arns = [a for a in admins if not ROLE_ARN_PATTERN.fullmatch(a)]
+    if bad_arns:
+        check.fail("adminRoleArns", admins, f"IAM role ARNs (not: {bad_arns})")
+
+    spot_types = check.string_list("spotInstanceTypes")
+    if check.raw.get("spotInstanceTypes") is not None:
+        _check_instance_types(check, "spotInstanceTypes", spot_types, MIN_SPOT_INSTANCE_TYPES)
+    spot = NodeGroupArgs(
+        tuple(spot_types), *_check_sizes(check, ("spotMinSize", "spotDesiredSize", "spotMaxSize"))
+    )
+    system_type = check.string(
+        "systemInstanceType", INSTANCE_TYPE_PATTERN.fullmatch, "an instance type such as t3.large"
+    )
+    system_count = check.integer("systemNodeCount", 1, 10)
+    system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
+    disk = check.integer("nodeDiskSizeGib", 20, 1000)
+
+    if check.errors:
+        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(check.errors))
+    return PlatformSettings(
+        name=name,
+        stack=stack,
+        region=region,
+        network=NetworkSettings(vpc_cidr, tuple(zones[:zone_count]), nat_mode, flow_logs),
+        cluster=ClusterSettings(
+            kubernetes_version=version,
+            public_access_cidrs=tuple(cidrs),
+            admin_role_arns=tuple(admins),
+            spot=spot,
+            system=system,
+            node_disk_size_gib=disk,
+        ),
+    )
+
+
+def load() -> PlatformSettings:
+    """Read this stack's config and the region's zones, and validate them."""
+    import pulumi_aws as aws
+
+    config = pulumi.Config()
+    raw = {key: config.get(key) for key in KEYS}
+    region = pulumi.Config("aws").get("region")
+    if not region:
+        raise ConfigError(
+            "config 'aws:region' is not set: run `pulumi config set aws:region us-east-1`"
+        )
+    zones = aws.get_availability_zones(state="available").names
+    return parse(raw, stack=pulumi.get_stack(), region=region, zones=sorted(zones))

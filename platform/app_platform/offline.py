@@ -1,0 +1,454 @@
+"""Run a Pulumi program offline, under Pulumi's mocks, and record what it registers.
+
+No cloud account, no cluster and no Pulumi CLI are needed: the program's `__main__.py` runs in
+this process against a mock engine that answers every resource and data-source call with
+plausible values, and a recorder keeps each registered resource (type, name, parent, inputs,
+dependencies) and the stack outputs. The tests assert on a `Recording`; `app_platform.plan`
+prints one.
+
+Stack config is read the way the CLI reads it: `Pulumi.yaml` defaults, overridden by
+`Pulumi.<stack>.yaml`. Encrypted (`secure:`) values cannot be decrypted without the CLI, so they
+are replaced by a placeholder and treated as secrets.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.output import Unknown
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ACCOUNT_ID = "123456789012"
+SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 (a stand-in, not a secret)
+STACK_TYPE = "pulumi:pulumi:Stack"
+# Zones the mock answers for a region; any other region gets a, b and c.
+REGION_ZONES = {
+    "us-east-1": ["a", "b", "c", "d", "e", "f"],
+    "us-west-1": ["a", "c"],
+    "eu-central-1": ["a", "b", "c"],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack config, as the CLI would hand it to the program
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StackConfig:
+    project: str
+    values: dict[str, str]
+    secret_keys: list[str]
+
+
+def _config_string(value: Any) -> str:
+    """The CLI hands the program every config value as a string, objects and lists as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def load_stack_config(
+    project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None
+) -> StackConfig:
+    """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then `overrides` (full `ns:key` names)."""
+    project_file = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    project = project_file["name"]
+
+    def full_key(key: str) -> str:
+        return key if ":" in key else f"{project}:{key}"
+
+    values: dict[str, str] = {}
+    for key, spec in (project_file.get("config") or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            values[full_key(key)] = _config_string(spec["default"])
+        elif isinstance(spec, dict) and "value" in spec:
+            values[full_key(key)] = _config_string(spec["value"])
+
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise FileNotFoundError(f"no stack file {stack_file.name} in {project_dir}")
+    secret_keys: list[str] = []
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full_key(key)] = SECRET_PLACEHOLDER
+            secret_keys.append(full_key(key))
+        else:
+            values[full_key(key)] = _config_string(value)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            values.pop(full_key(key), None)
+        else:
+            values[full_key(key)] = _config_string(value)
+    return StackConfig(project, values, secret_keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# The recording
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Output:
+    value: Any
+    secret: bool
+    known: bool
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Output] = field(default_factory=dict)
+
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        """The single resource of this type (and logical name, if given); fails otherwise."""
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise LookupError(f"expected one {type_} named {name!r}, found {len(found)}: {names}")
+        return found[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def descendants(self, ancestor: Resource) -> list[Resource]:
+        found: list[Resource] = []
+        for child in self.children(ancestor):
+            found += [child, *self.descendants(child)]
+        return found
+
+    def depends_on(self, resource: Resource, other: Resource) -> bool:
+        """Whether `resource` waits for `other`: a direct or transitive dependency, where waiting
+        for a component means waiting for all of its children."""
+        index = self.by_urn()
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn in seen or urn not in index:
+                continue
+            seen.add(urn)
+            if urn == other.urn:
+                return True
+            todo += index[urn].dependencies
+            todo += [child.urn for child in self.children(index[urn])]
+        return False
+
+    def count_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.resources:
+            counts[r.type] = counts.get(r.type, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The mock engine
+# ---------------------------------------------------------------------------------------------
+
+
+def _fake_id(prefix: str, name: str) -> str:
+    return f"{prefix}-{hashlib.sha256(name.encode()).hexdigest()[:17]}"
+
+
+def _kubeconfig(cluster_name: str) -> dict[str, Any]:
+    server = f"https://{_fake_id('eks', cluster_name)}.gr7.us-east-1.eks.amazonaws.com"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": server}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}],
+        "current-context": cluster_name,
+        "users": [{"name": "aws", "user": {"exec": {"command": "aws"}}}],
+    }
+
+
+class Mocks(pulumi_mocks.Mocks):
+    """Answers resource registrations and data-source calls with deterministic fake values.
+
+    `new_resource` echoes the inputs and adds the outputs the programs read (ids, ARNs, names,
+    the cluster's kubeconfig, a load balancer's hostname). Add a handler to `OUTPUTS` or `CALLS`
+    when a component starts reading an output or data source this does not know yet.
+    """
+
+    def __init__(self, region: str):
+        self.region = region
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        handler = OUTPUTS.get(args.typ)
+        extra = handler(self, args.name, args.inputs) if handler else {}
+        state = {**args.inputs, **extra}
+        resource_id = state.pop("id", None) or _fake_id(
+            args.typ.rsplit(":", 1)[-1].lower(), args.name
+        )
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+        handler = CALLS.get(args.token)
+        return handler(self, args.args) if handler else {}
+
+
+def _zones(mocks: Mocks, _args: dict) -> dict:
+    letters = REGION_ZONES.get(mocks.region, ["a", "b", "c"])
+    names = [f"{mocks.region}{letter}" for letter in letters]
+    return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))]}
+
+
+def _policy_document(_mocks: Mocks, args: dict) -> dict:
+    return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.get("statements", [])})}
+
+
+CALLS: dict[str, Callable[[Mocks, dict], dict]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+        "userId": "AIDAOFFLINE",
+    },
+    "aws:index/getRegion:getRegion": lambda m, a: {"name": m.region, "region": m.region},
+    "aws:index/getPartition:getPartition": lambda m, a: {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+    },
+    "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:eks/getAddonVersion:getAddonVersion": lambda m, a: {
+        **a,
+        "version": f"v1.0.0-eksbuild.1+{a['addonName']}-k8s{a['kubernetesVersion']}",
+    },
+}
+
+
+def _eks_cluster(mocks: Mocks, name: str, inputs: dict) -> dict:
+    cluster_name = inputs.get("name") or name
+    kubeconfig = _kubeconfig(cluster_name)
+    issuer = (
+        f"oidc.eks.{mocks.region}.amazonaws.com/id/{_fake_id('oidc', cluster_name)[5:].upper()}"
+    )
+    return {
+        "kubeconfig": kubeconfig,
+        "kubeconfigJson": json.dumps(kubeconfig),
+        "oidcIssuer": issuer,
+        "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
+        "oidcProviderUrl": f"https://{issuer}",
+        "clusterSecurityGroupId": _fake_id("sg", f"{cluster_name}-cluster"),
+        "nodeSecurityGroupId": _fake_id("sg", f"{cluster_name}-cluster"),
+    }
+
+
+OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
+    "eks:index:Cluster": _eks_cluster,
+    "aws:ec2/vpc:Vpc": lambda m, n, i: {"id": _fake_id("vpc", n), "arn": m.arn("ec2", f"vpc/{n}")},
+    "aws:ec2/subnet:Subnet": lambda m, n, i: {"id": _fake_id("subnet", n)},
+    "aws:ec2/securityGroup:SecurityGroup": lambda m, n, i: {"id": _fake_id("sg", n)},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda m, n, i: {
+        "id": _fake_id("lt", n),
+        "latestVersion": 1,
+    },
+    "aws:iam/role:Role": lambda m, n, i: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{n}",
+        "name": n,
+    },
+    "aws:iam/policy:Policy": lambda m, n, i: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{n}"},
+    "aws:kms/key:Key": lambda m, n, i: {
+        "arn": m.arn("kms", f"key/{_fake_id('key', n)[4:]}"),
+        "keyId": _fake_id("key", n)[4:],
+    },
+    "aws:cloudwatch/logGroup:LogGroup": lambda m, n, i: {"arn": m.arn("logs", f"log-group:{n}")},
+}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping what only the raw request carries: parent and dependencies."""
+
+    def __init__(self, mocks: Mocks, recording: Recording):
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return response
+        self.recording.resources.append(
+            Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                inputs=_plain(json_format.MessageToDict(request.object)),
+                dependencies=sorted(set(request.dependencies)),
+                outputs=_plain(json_format.MessageToDict(response.object)),
+            )
+        )
+        return response
+
+
+# Markers of Pulumi's wire format for values that are not plain data.
+_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a wire marker)
+_RESOURCE_SIGNATURE = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIGNATURE = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+
+
+def _plain(value: Any) -> Any:
+    """Wire values as JSON-able data, read without rehydrating anything.
+
+    Secrets become `{"__secret__": value}` (so a recording can tell and a plan can redact them),
+    resource references `{"__resource__": urn}`, unknown values None.
+    """
+    if isinstance(value, dict):
+        signature = value.get(_SIGNATURE_KEY)
+        if signature == _SECRET_SIGNATURE:
+            return {"__secret__": _plain(value.get("value"))}
+        if signature == _RESOURCE_SIGNATURE:
+            return {"__resource__": value.get("urn")}
+        if signature == _OUTPUT_SIGNATURE:
+            inner = _plain(value.get("value"))
+            return {"__secret__": inner} if value.get("secret") else inner
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a float
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a program
+# ---------------------------------------------------------------------------------------------
+
+
+def run(
+    project_dir: str | Path = ".",
+    stack: str = "dev",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = False,
+) -> Recording:
+    """Run the program in `project_dir` for `stack` under mocks and return what it registered.
+
+    `overrides` replace stack config values (`key` or `namespace:key`; None removes a key).
+    Exceptions from the program (a `ConfigError`, say) propagate.
+    """
+    project_dir = Path(project_dir).resolve()
+    config = load_stack_config(project_dir, stack, overrides)
+
+    def main() -> None:
+        sys.path.insert(0, str(project_dir))
+        try:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        finally:
+            sys.path.remove(str(project_dir))
+
+    return run_function(main, config, stack=stack, preview=preview)
+
+
+def run_function(
+    program: Callable[[], None],
+    config: StackConfig | None = None,
+    *,
+    stack: str = "test",
+    preview: bool = False,
+    recording: Recording | None = None,
+) -> Recording:
+    """Run `program` (any code that builds resources) under mocks and record it.
+
+    Component tests use this to build one component with hand-written arguments. Pass your own
+    `recording` to inspect what was registered even when the program raises.
+    """
+    config = config or StackConfig(
+        project="test", values={"aws:region": "us-east-1"}, secret_keys=[]
+    )
+    recording = recording or Recording(project=config.project, stack=stack)
+    # Pulumi keeps its runtime state in context variables: a fresh context per run keeps runs in
+    # one process (a test session) from seeing each other's stacks.
+    contextvars.Context().run(_run, program, config, recording, preview)
+    return recording
+
+
+def _run(
+    program: Callable[[], None], config: StackConfig, recording: Recording, preview: bool
+) -> None:
+    mocks = Mocks(config.values.get("aws:region", "us-east-1"))
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=config.project,
+        stack=recording.stack,
+        preview=preview,
+        monitor=RecordingMonitor(mocks, recording),
+    )
+    set_all_config(config.values, config.secret_keys)
+
+    async def main() -> None:
+        program()
+        stack = get_root_resource()
+        for name, value in getattr(stack, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            recording.outputs[name] = Output(
+                value=_plain(await output.future(with_unknowns=True)),
+                secret=await output.is_secret(),
+                known=await output.is_known(),
+            )
+
+    _sync_await(run_pulumi_func(main))
+
+
+def redacted(value: Any, secret: bool) -> Any:
+    return "[secret]" if secret else value
+
+
+def iter_tree(recording: Recording) -> Iterable[tuple[int, Resource]]:
+    """Resources depth-first from the stack's top-level ones, with their depth."""
+    by_parent: dict[str, list[Resource]] = {}
+    urns = {r.urn for r in recording.resources}
+    for r in recording.resources:
+        by_parent.setdefault(r.parent if r.parent in urns else "", []).append(r)
+
+    def walk(parent: str, depth: int) -> Iterable[tuple[int, Resource]]:
+        for r in by_parent.get(parent, []):
+            yield depth, r
+            yield from walk(r.urn, depth + 1)
+
+    yield from walk("", 0)

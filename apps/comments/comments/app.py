@@ -19,13 +19,13 @@ from urllib.parse import parse_qs, quote
 import orjson
 
 from . import metrics
+from .logs import AccessLog
 from .openapi import openapi_document
 from .settings import Settings
 from .storage import Storage, StorageUnavailable, create_storage
 from .validation import MAX_BODY_BYTES, InvalidInput, parse_new_comment, parse_page
 
 log = logging.getLogger("comments.app")
-access_log = logging.getLogger("comments.access")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -98,7 +98,10 @@ class CommentsApp:
         self.settings = settings
         self.storage: Storage | None = None
         self._openapi = orjson.dumps(openapi_document())
-        self._log_requests = settings.access_log
+        # Access lines are info-level: LOG_LEVEL=warning or ACCESS_LOG=false turns them off.
+        self._access_log = (
+            AccessLog() if settings.access_log and settings.log_level in ("debug", "info") else None
+        )
         # path -> (route label, allowed methods, handler) for the fixed paths
         self._routes: dict[str, tuple[str, tuple[str, ...], Callable[..., Awaitable[Response]]]]
         self._routes = {
@@ -169,18 +172,17 @@ class CommentsApp:
         elapsed = time.perf_counter() - started
         metrics.IN_PROGRESS.dec()
         metrics.observe(scope["method"], route, status, elapsed)
-        if self._log_requests:
+        if self._access_log is not None:
             client = scope.get("client")
-            access_log.info(
-                "request",
-                extra={
+            self._access_log.write(
+                {
                     "method": scope["method"],
                     "path": scope["path"],
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "client": client[0] if client else None,
-                },
+                }
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -210,6 +212,8 @@ class CommentsApp:
         """Runs after the server stopped accepting and in-flight requests finished."""
         if self.storage is not None:
             await self.storage.close()
+        if self._access_log is not None:
+            self._access_log.flush()
         metrics.worker_exited(os.getpid())
         log.info("worker stopped")
 

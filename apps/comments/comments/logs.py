@@ -7,7 +7,9 @@ database password.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -20,10 +22,8 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line; extra={...} keys become top-level fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        created = record.created
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-            + f".{int(created % 1 * 1000):03d}Z",
+            "ts": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -35,6 +35,62 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+def utc_timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-01-31T12:00:00.123Z."""
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        + f".{int(created % 1 * 1000):03d}Z"
+    )
+
+
+class AccessLog:
+    """One JSON line per request, written without the logging module.
+
+    The stdlib logging path (LogRecord, formatter, a flushed write per record) cost about a
+    third of the throughput of a small request. Here lines are queued and written together
+    once per event-loop turn, in os.write calls of at most PIPE_BUF bytes of whole lines, so
+    lines from several workers sharing one stdout pipe never interleave.
+    """
+
+    _CHUNK = 4096  # PIPE_BUF on Linux: writes up to this size to a pipe are atomic
+
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        self._lines: list[bytes] = []
+        self._pending = False
+        self._pid = os.getpid()
+
+    def write(self, fields: dict[str, Any]) -> None:
+        now = time.time()
+        entry = {
+            "ts": utc_timestamp(now),
+            "level": "info",
+            "logger": "comments.access",
+            "msg": "request",
+            "pid": self._pid,
+            **fields,
+        }
+        self._lines.append(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._pending = False
+        lines, self._lines = self._lines, []
+        chunk = b""
+        try:
+            for line in lines:
+                if chunk and len(chunk) + len(line) > self._CHUNK:
+                    os.write(self._fd, chunk)
+                    chunk = b""
+                chunk += line
+            if chunk:
+                os.write(self._fd, chunk)
+        except OSError:  # stdout gone (e.g. closed pipe): never fail a request over a log
+            pass
 
 
 def logging_config(level: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -304,23 +305,55 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = recording
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine does: the stack is every resource's root but not part of its type path.
+        if parent.split("::")[2:3] == [STACK_TYPE]:
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
     def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
-        response = super().RegisterResource(request)
+        # The mock monitor's own version rehydrates resource references among the inputs, which
+        # starts tasks on this worker thread's event loop and breaks a second run in the same
+        # process; reading the wire format directly needs none of that.
+        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
-            return response
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = _plain(json_format.MessageToDict(request.object))
+        resource_id, state = self.mocks.new_resource(
+            pulumi_mocks.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=_unwrap_secrets(inputs),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom,
+            )
+        )
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         self.recording.resources.append(
             Resource(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent,
                 custom=request.custom,
-                inputs=_plain(json_format.MessageToDict(request.object)),
+                inputs=inputs,
                 dependencies=sorted(set(request.dependencies)),
-                outputs=_plain(json_format.MessageToDict(response.object)),
+                outputs={"id": resource_id, **state},
             )
         )
-        return response
+        wire_state = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=wire_state)
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return _unwrap_secrets(value["__secret__"])
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 # Markers of Pulumi's wire format for values that are not plain data.
@@ -366,11 +399,13 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     *,
     preview: bool = False,
+    recording: Recording | None = None,
 ) -> Recording:
     """Run the program in `project_dir` for `stack` under mocks and return what it registered.
 
     `overrides` replace stack config values (`key` or `namespace:key`; None removes a key).
-    Exceptions from the program (a `ConfigError`, say) propagate.
+    Exceptions from the program (a `ConfigError`, say) propagate; pass your own `recording` to
+    see what was registered before it was raised.
     """
     project_dir = Path(project_dir).resolve()
     config = load_stack_config(project_dir, stack, overrides)
@@ -382,7 +417,7 @@ def run(
         finally:
             sys.path.remove(str(project_dir))
 
-    return run_function(main, config, stack=stack, preview=preview)
+    return run_function(main, config, stack=stack, preview=preview, recording=recording)
 
 
 def run_function(

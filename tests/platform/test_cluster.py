@@ -1,0 +1,107 @@
+"""The cluster: API-mode access, private spot nodes, logging, encryption and add-on order."""
+
+from app_platform import cluster as cluster_module
+
+CLUSTER = "eks:index:Cluster"
+NODE_GROUP = "eks:index:ManagedNodeGroup"
+ADDON = "aws:eks/addon:Addon"
+
+
+def test_control_plane_is_logged_encrypted_and_uses_access_entries(dev):
+    eks = dev.one(CLUSTER).inputs
+    assert eks["name"] == "platform-dev"
+    assert eks["version"] == "1.35"
+    assert eks["authenticationMode"] == "API"
+    assert eks["createOidcProvider"] is True
+    assert eks["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+    key = dev.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert eks["encryptionConfigKeyArn"] == key.outputs["arn"]
+
+
+def test_endpoint_is_private_and_public_only_to_configured_cidrs(dev, run_stack):
+    eks = dev.one(CLUSTER).inputs
+    assert eks["endpointPrivateAccess"] is True
+    assert eks["publicAccessCidrs"] == ["0.0.0.0/0"]
+    narrowed = run_stack({"publicAccessCidrs": ["203.0.113.7/32"]}).one(CLUSTER).inputs
+    assert narrowed["publicAccessCidrs"] == ["203.0.113.7/32"]
+
+
+def test_admin_roles_get_cluster_admin_access_entries(run_stack):
+    arn = "arn:aws:iam::123456789012:role/platform-admins"
+    entries = run_stack({"adminRoleArns": [arn]}).one(CLUSTER).inputs["accessEntries"]
+    (entry,) = entries.values()
+    assert entry["principalArn"] == arn
+    (policy,) = entry["accessPolicies"].values()
+    assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+    assert policy["accessScope"] == {"type": "cluster"}
+
+
+def test_only_managed_node_groups_and_managed_addons(dev):
+    eks = dev.one(CLUSTER).inputs
+    assert eks["skipDefaultNodeGroup"] is True
+    assert eks["bootstrapSelfManagedAddons"] is False
+    assert eks["corednsAddonOptions"]["enabled"] is False
+    assert eks["kubeProxyAddonOptions"]["enabled"] is False
+
+
+def test_nodes_live_only_in_private_subnets(dev):
+    eks = dev.one(CLUSTER).inputs
+    assert eks["nodeAssociatePublicIpAddress"] is False
+    private_ids = dev.outputs["privateSubnetIds"].value
+    for group in dev.of_type(NODE_GROUP):
+        assert group.inputs["subnetIds"] == private_ids
+
+
+def test_spot_group_is_diversified_over_one_size_and_left_to_the_autoscaler(dev):
+    spot = dev.one(NODE_GROUP, "platform-dev-spot").inputs
+    assert spot["capacityType"] == "SPOT"
+    assert len(set(spot["instanceTypes"])) >= 3
+    assert {t.split(".")[1] for t in spot["instanceTypes"]} == {"large"}
+    assert spot["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 6}
+    assert spot["ignoreScalingChanges"] is True
+    assert spot["amiType"] == "AL2023_x86_64_STANDARD"
+    assert spot["labels"] == {"node-pool": "spot"}
+    assert "taints" not in spot
+
+
+def test_system_group_is_on_demand_labelled_and_tainted_for_controllers(dev):
+    system = dev.one(NODE_GROUP, "platform-dev-system").inputs
+    assert system["capacityType"] == "ON_DEMAND"
+    assert system["labels"] == cluster_module.SYSTEM_NODE_SELECTOR
+    assert system["taints"] == [{"key": "node-pool", "value": "system", "effect": "NO_SCHEDULE"}]
+    toleration = cluster_module.SYSTEM_TOLERATIONS[0]
+    assert (toleration["key"], toleration["value"]) == ("node-pool", "system")
+
+
+def test_nodes_require_imdsv2_with_hop_limit_one_and_encrypted_disks(dev):
+    for group in dev.of_type(NODE_GROUP):
+        template_id = group.inputs["launchTemplate"]["id"]
+        (template,) = [
+            t
+            for t in dev.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+            if t.outputs["id"] == template_id
+        ]
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        (disk,) = template.inputs["blockDeviceMappings"]
+        assert disk["ebs"]["encrypted"] == "true"
+        assert disk["ebs"]["volumeType"] == "gp3"
+
+
+def test_addons_match_the_cluster_version_and_start_in_order(dev):
+    addons = {a.inputs["addonName"]: a for a in dev.of_type(ADDON)}
+    assert {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"} <= set(addons)
+    for name, addon in addons.items():
+        assert addon.inputs["addonVersion"].endswith(f"+{name}-k8s1.35"), name
+    groups = dev.of_type(NODE_GROUP)
+    for name in cluster_module.ADDONS_BEFORE_NODES:
+        assert all(dev.depends_on(group, addons[name]) for group in groups), name
+    assert all(dev.depends_on(addons["coredns"], group) for group in groups)
+
+
+def test_kubernetes_provider_uses_the_clusters_kubeconfig_as_a_secret(dev):
+    provider = dev.one("pulumi:providers:kubernetes")
+    assert "__secret__" in provider.inputs["kubeconfig"]
+    assert dev.depends_on(provider, dev.one(CLUSTER))

@@ -1,0 +1,173 @@
+"""Config validation: every mistake stops the program before anything is registered, and says
+which key, which value, and what is accepted."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app_platform import config, offline
+
+ROOT = Path(__file__).resolve().parents[2]
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+def defaults() -> dict[str, str]:
+    """The raw values the CLI would hand over for a stack that sets only the required keys."""
+    values = offline.load_stack_config(ROOT, "dev").values
+    return {key.split(":", 1)[1]: v for key, v in values.items() if key.startswith("app-platform:")}
+
+
+def parse(**changes) -> config.PlatformSettings:
+    raw = defaults()
+    raw.update(
+        {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in changes.items()}
+    )
+    return config.parse(raw, stack="dev", region="us-east-1", zones=ZONES)
+
+
+def error_of(**changes) -> str:
+    with pytest.raises(config.ConfigError) as raised:
+        parse(**changes)
+    return str(raised.value)
+
+
+def test_dev_defaults_are_valid():
+    settings = parse()
+    assert settings.prefix == "platform-dev"
+    assert settings.network.availability_zones == tuple(ZONES)
+    assert len(settings.cluster.spot.instance_types) >= config.MIN_SPOT_INSTANCE_TYPES
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"natGateways": "double"},
+            "'natGateways' = \"double\" is not valid: expected single or perAz",
+        ),
+        ({"availabilityZoneCount": "4"}, "expected at most 3, the zones region us-east-1 has"),
+        (
+            {"availabilityZoneCount": "1"},
+            "'availabilityZoneCount' = \"1\" is not valid: expected a whole number from 2",
+        ),
+        ({"availabilityZoneCount": "three"}, "'availabilityZoneCount' = \"three\" is not valid"),
+        (
+            {"vpcCidr": "10.0.0.0/33"},
+            "'vpcCidr' = \"10.0.0.0/33\" is not valid: expected an IPv4 network",
+        ),
+        ({"vpcCidr": "10.0.0.1/16"}, "'vpcCidr' = \"10.0.0.1/16\" is not valid"),
+        (
+            {"vpcCidr": "10.0.0.0/25"},
+            "expected a network large enough for 3 private and 3 public subnets",
+        ),
+        (
+            {"spotInstanceTypes": []},
+            "'spotInstanceTypes' = [] is not valid: expected at least 3 different",
+        ),
+        (
+            {"spotInstanceTypes": ["m6i.large", "m6i.xlarge", "m5.large"]},
+            "expected instance types of one size, got sizes ['large', 'xlarge']",
+        ),
+        ({"spotInstanceTypes": ["m6i.large", "m6i.large", "m5.large"]}, "at least 3 different"),
+        (
+            {"spotInstanceTypes": ["m6i.large", "m7g.large", "m5.large"]},
+            "no Graviton: ['m7g.large']",
+        ),
+        (
+            {"spotInstanceTypes": ["m6i.large", "bogus", "m5.large"]},
+            "instance type names such as m6i.large",
+        ),
+        (
+            {"spotInstanceTypes": "m6i.large"},
+            "'spotInstanceTypes' = \"m6i.large\" is not valid: expected a list",
+        ),
+        (
+            {"spotMinSize": "5", "spotDesiredSize": "5", "spotMaxSize": "3"},
+            "'spotMinSize' = 5, 'spotDesiredSize' = 5, 'spotMaxSize' = 3 are not valid",
+        ),
+        ({"spotDesiredSize": "9"}, "expected spotMinSize <= spotDesiredSize <= spotMaxSize"),
+        (
+            {"kubernetesVersion": "1.29"},
+            "'kubernetesVersion' = \"1.29\" is not valid: expected one of 1.34, 1.35, 1.36",
+        ),
+        (
+            {"publicAccessCidrs": []},
+            "'publicAccessCidrs' = [] is not valid: expected a non-empty list",
+        ),
+        (
+            {"publicAccessCidrs": ["203.0.113.0/33"]},
+            "'publicAccessCidrs' = [\"203.0.113.0/33\"] is not valid",
+        ),
+        ({"publicAccessCidrs": None}, "config 'publicAccessCidrs' is not set"),
+        ({"adminRoleArns": ["arn:aws:iam::123:user/bob"]}, "expected IAM role ARNs"),
+        ({"name": "Platform"}, "'name' = \"Platform\" is not valid"),
+        ({"vpcFlowLogs": "yes"}, "'vpcFlowLogs' = \"yes\" is not valid: expected true or false"),
+        (
+            {"systemNodeCount": "0"},
+            "'systemNodeCount' = \"0\" is not valid: expected a whole number from 1 to 10",
+        ),
+    ],
+)
+def test_each_mistake_names_key_value_and_what_is_accepted(changes, expected):
+    assert expected in error_of(**changes)
+
+
+def test_all_mistakes_are_reported_at_once():
+    message = error_of(natGateways="double", kubernetesVersion="1.20", spotInstanceTypes=[])
+    assert "natGateways" in message and "kubernetesVersion" in message
+    assert "spotInstanceTypes" in message
+
+
+def test_bad_config_stops_the_program_before_any_resource(run_stack):
+    recording = offline.Recording(project="app-platform", stack="dev")
+    with pytest.raises(config.ConfigError, match="natGateways"):
+        run_stack({"natGateways": "none"}, recording=recording)
+    assert recording.resources == []
+
+
+def test_more_zones_than_the_region_has_is_refused(run_stack):
+    with pytest.raises(config.ConfigError, match="at most 2, the zones region us-west-1 has"):
+        run_stack({"aws:region": "us-west-1"})
+
+
+def test_missing_region_is_refused(run_stack):
+    with pytest.raises(config.ConfigError, match="aws:region"):
+        run_stack({"aws:region": None})
+
+
+def test_valid_admin_role_arns_pass():
+    arns = [
+        "arn:aws:iam::123456789012:role/platform-admins",
+        "arn:aws:iam::123456789012:role/ci/deploy",
+    ]
+    assert parse(adminRoleArns=arns).cluster.admin_role_arns == tuple(arns)
+
+
+def test_subnet_plan_fits_the_vpc_without_overlap():
+    import ipaddress
+
+    private, public = config.subnet_plan("10.0.0.0/16", 3)
+    networks = [ipaddress.ip_network(c) for c in private + public]
+    vpc = ipaddress.ip_network("10.0.0.0/16")
+    assert all(n.subnet_of(vpc) for n in networks)
+    assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+    assert all(n.prefixlen == 19 for n in networks[:3]) and all(
+        n.prefixlen == 21 for n in networks[3:]
+    )
+
+
+def test_pulumi_yaml_declares_every_key_the_program_reads():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    project_keys = {k: v for k, v in declared.items() if ":" not in k}
+    assert set(project_keys) == set(config.KEYS)
+    for key, spec in project_keys.items():
+        assert spec["type"] == config.KEYS[key], key
+        assert spec.get("description"), f"{key} has no description"
+
+
+def test_readme_config_reference_lists_every_key():
+    readme = (ROOT / "README.md").read_text()
+    missing = [key for key in config.KEYS if f"`{key}`" not in readme]
+    assert missing == []

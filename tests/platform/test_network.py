@@ -1,0 +1,73 @@
+"""The network: subnets spread over zones, tagged for load balancers, private egress via NAT."""
+
+import pytest
+
+from app_platform.network import PRIVATE_SUBNET_ROLE_TAG, PUBLIC_SUBNET_ROLE_TAG
+
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT = "aws:ec2/natGateway:NatGateway"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+
+
+def subnets(recording, kind):
+    return [s for s in recording.of_type(SUBNET) if f"-{kind}-" in s.name]
+
+
+@pytest.mark.parametrize(
+    "kind,tag", [("public", PUBLIC_SUBNET_ROLE_TAG), ("private", PRIVATE_SUBNET_ROLE_TAG)]
+)
+def test_one_subnet_per_zone_tagged_for_load_balancers(dev, kind, tag):
+    found = subnets(dev, kind)
+    assert sorted(s.inputs["availabilityZone"] for s in found) == [
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+    ]
+    assert all(s.inputs["tags"][tag] == "1" for s in found)
+    assert all(s.inputs["tags"]["kubernetes.io/cluster/platform-dev"] == "shared" for s in found)
+    assert not any(s.inputs["mapPublicIpOnLaunch"] for s in found)
+
+
+def test_subnet_cidrs_are_carved_from_the_vpc(dev):
+    vpc = dev.one("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["cidrBlock"] == "10.0.0.0/16"
+    cidrs = [s.inputs["cidrBlock"] for s in dev.of_type(SUBNET)]
+    assert len(set(cidrs)) == 6
+    assert all(c.startswith("10.0.") for c in cidrs)
+
+
+def test_dev_has_a_single_nat_gateway_shared_by_every_private_route(dev):
+    (nat,) = dev.of_type(NAT)
+    assert nat.inputs["subnetId"] == dev.one(SUBNET, "platform-dev-public-us-east-1a").outputs["id"]
+    private_tables = [t for t in dev.of_type(ROUTE_TABLE) if "-private-" in t.name]
+    assert len(private_tables) == 3
+    assert {t.inputs["routes"][0]["natGatewayId"] for t in private_tables} == {nat.outputs["id"]}
+
+
+def test_per_az_nat_gives_each_private_subnet_its_own_gateway(run_stack):
+    recording = run_stack({"natGateways": "perAz"})
+    gateways = recording.of_type(NAT)
+    assert len(gateways) == 3
+    private_tables = [t for t in recording.of_type(ROUTE_TABLE) if "-private-" in t.name]
+    assert len({t.inputs["routes"][0]["natGatewayId"] for t in private_tables}) == 3
+
+
+def test_public_subnets_route_to_the_internet_gateway(dev):
+    igw = dev.one("aws:ec2/internetGateway:InternetGateway")
+    public = dev.one(ROUTE_TABLE, "platform-dev-public")
+    assert public.inputs["routes"] == [{"cidrBlock": "0.0.0.0/0", "gatewayId": igw.outputs["id"]}]
+
+
+def test_flow_logs_are_off_by_default_and_complete_when_on(dev, run_stack):
+    assert dev.of_type("aws:ec2/flowLog:FlowLog") == []
+    recording = run_stack({"vpcFlowLogs": True})
+    flow_log = recording.one("aws:ec2/flowLog:FlowLog")
+    assert flow_log.inputs["trafficType"] == "ALL"
+    assert recording.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 30
+
+
+def test_every_network_resource_belongs_to_the_network_component(dev):
+    network = dev.one("app-platform:network:Network")
+    owned = {r.urn for r in dev.descendants(network)}
+    for type_ in (SUBNET, NAT, ROUTE_TABLE, "aws:ec2/vpc:Vpc"):
+        assert all(r.urn in owned for r in dev.of_type(type_)), type_

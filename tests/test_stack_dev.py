@@ -1,0 +1,85 @@
+"""The dev stack as a whole: what a user gets from `pulumi up` and `make plan`."""
+
+import json
+from pathlib import Path
+
+from app_platform import offline, plan
+
+ROOT = Path(__file__).resolve().parent.parent
+FOUNDATION_OUTPUTS = {
+    "region",
+    "vpcId",
+    "publicSubnetIds",
+    "privateSubnetIds",
+    "clusterName",
+    "kubeconfig",
+    "oidcProviderArn",
+    "nodeSecurityGroupId",
+    "kubeconfigCommand",
+}
+
+
+def test_stack_outputs_are_exported_and_known(dev):
+    assert set(dev.outputs) >= FOUNDATION_OUTPUTS
+    assert all(dev.outputs[name].known for name in FOUNDATION_OUTPUTS)
+    assert dev.outputs["region"].value == "us-east-1"
+    assert dev.outputs["clusterName"].value == "platform-dev"
+    assert len(dev.outputs["privateSubnetIds"].value) == 3
+    assert dev.outputs["kubeconfigCommand"].value == (
+        "aws eks update-kubeconfig --region us-east-1 --name platform-dev"
+    )
+
+
+def test_kubeconfig_output_stays_secret(dev):
+    assert dev.outputs["kubeconfig"].secret is True
+    assert json.loads(dev.outputs["kubeconfig"].value)["kind"] == "Config"
+
+
+def test_no_secret_leaks_into_a_plain_output(dev):
+    secrets = {json.dumps(o.value) for o in dev.outputs.values() if o.secret}
+    for name, output in dev.outputs.items():
+        if not output.secret:
+            assert not any(s in json.dumps(output.value) for s in secrets if len(s) > 8), name
+
+
+def test_every_resource_belongs_to_a_component(dev):
+    top_level = [
+        r
+        for r in dev.resources
+        if not r.parent.startswith("urn:pulumi:dev::app-platform::app-platform:")
+    ]
+    assert all(
+        r.type.startswith("app-platform:") or r.type.startswith("pulumi:providers:")
+        for r in top_level
+    ), [r.type for r in top_level]
+
+
+def test_resource_names_derive_from_one_prefix(dev):
+    assert all(r.name.startswith("platform-dev") for r in dev.resources), [
+        r.name for r in dev.resources if not r.name.startswith("platform-dev")
+    ]
+
+
+def test_offline_plan_prints_the_tree_outputs_and_counts(dev):
+    text = plan.render_text(dev)
+    assert "+ app-platform:cluster:Cluster  platform-dev" in text
+    assert "  + eks:index:ManagedNodeGroup  platform-dev-spot  capacityType=SPOT" in text
+    assert "kubeconfig: [secret]" in text
+    assert f"Resources: {len(dev.resources)}" in text
+
+
+def test_offline_plan_json_is_complete_and_redacts_secrets(tmp_path):
+    target = tmp_path / "plan.json"
+    assert plan.main(["--project", str(ROOT), "--stack", "dev", "--json", str(target)]) == 0
+    data = json.loads(target.read_text())
+    assert data["stack"] == "dev"
+    assert sum(data["counts"].values()) == len(data["resources"])
+    assert data["outputs"]["kubeconfig"] == {"value": "[secret]", "secret": True}
+    assert "__secret__" not in target.read_text()
+
+
+def test_every_stack_file_runs_offline():
+    for stack_file in sorted(ROOT.glob("Pulumi.*.yaml")):
+        stack = stack_file.name.split(".")[1]
+        recording = offline.run(ROOT, stack)
+        assert recording.resources, stack

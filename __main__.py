@@ -1,6 +1,7 @@
 """The platform stack: read config, build the components, export what users need."""
 
 import pulumi
+
 from app_platform import config
 from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.network import Network, NetworkArgs

@@ -13,6 +13,7 @@ are replaced by a placeholder and treated as secrets.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
@@ -207,10 +208,15 @@ class Mocks(pulumi_mocks.Mocks):
     `new_resource` echoes the inputs and adds the outputs the programs read (ids, ARNs, names,
     the cluster's kubeconfig, a load balancer's hostname). Add a handler to `OUTPUTS` or `CALLS`
     when a component starts reading an output or data source this does not know yet.
+
+    With `unknown_outputs` (the default in preview) those added outputs are unknown, as in the
+    preview of a first deployment, where nothing exists yet: no kubeconfig, no role ARN, no load
+    balancer hostname. Programs must preview all the same.
     """
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, unknown_outputs: bool = False):
         self.region = region
+        self.unknown_outputs = unknown_outputs
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
@@ -218,11 +224,14 @@ class Mocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         handler = OUTPUTS.get(args.typ)
         extra = handler(self, args.name, args.inputs) if handler else {}
+        if self.unknown_outputs:
+            extra = {key: rpc.UNKNOWN for key in extra if key not in args.inputs}
         state = {**args.inputs, **extra}
         resource_id = state.pop("id", None) or _fake_id(
             args.typ.rsplit(":", 1)[-1].lower(), args.name
         )
-        return resource_id, state
+        # An empty id is how the engine says "not created yet" in preview.
+        return ("" if self.unknown_outputs else resource_id), state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
         handler = CALLS.get(args.token)
@@ -276,6 +285,37 @@ def _eks_cluster(mocks: Mocks, name: str, inputs: dict) -> dict:
     }
 
 
+def _service(mocks: Mocks, inputs: dict) -> dict:
+    """A LoadBalancer Service gets the DNS name the AWS Load Balancer Controller would give it."""
+    if (inputs.get("spec") or {}).get("type") != "LoadBalancer":
+        return {}
+    metadata = inputs.get("metadata") or {}
+    name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '')}"
+    suffix = hashlib.sha256(name.encode()).hexdigest()
+    hostname = f"k8s-{suffix[:8]}-{suffix[8:18]}-{suffix[18:28]}.elb.{mocks.region}.amazonaws.com"
+    return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+
+
+def _helm_release(inputs: dict) -> dict:
+    return {
+        "status": {
+            "name": inputs.get("name"),
+            "namespace": inputs.get("namespace"),
+            "status": "deployed",
+            "revision": 1,
+            "chart": inputs.get("chart"),
+            "version": inputs.get("version"),
+        }
+    }
+
+
+def _random_password(name: str, inputs: dict) -> dict:
+    # Deterministic stand-ins; a bcrypt hash has this shape ($2a$, cost, 53 characters).
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    length = int(inputs.get("length") or 16)
+    return {"result": (digest * 4)[:length], "bcryptHash": f"$2a$10${(digest * 2)[:53]}"}
+
+
 OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
     "eks:index:Cluster": _eks_cluster,
     "aws:ec2/vpc:Vpc": lambda m, n, i: {"id": _fake_id("vpc", n), "arn": m.arn("ec2", f"vpc/{n}")},
@@ -295,6 +335,9 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
         "keyId": _fake_id("key", n)[4:],
     },
     "aws:cloudwatch/logGroup:LogGroup": lambda m, n, i: {"arn": m.arn("logs", f"log-group:{n}")},
+    "kubernetes:core/v1:Service": lambda m, n, i: _service(m, i),
+    "kubernetes:helm.sh/v3:Release": lambda m, n, i: _helm_release(i),
+    "random:index/randomPassword:RandomPassword": lambda m, n, i: _random_password(n, i),
 }
 
 
@@ -446,7 +489,11 @@ def run_function(
 def _run(
     program: Callable[[], None], config: StackConfig, recording: Recording, preview: bool
 ) -> None:
-    mocks = Mocks(config.values.get("aws:region", "us-east-1"))
+    # Pulumi's runtime uses the thread's current event loop; code that ran before (an asyncio
+    # test, say) may have closed or unset it, so each run brings its own.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = Mocks(config.values.get("aws:region", "us-east-1"), unknown_outputs=preview)
     pulumi.runtime.set_mocks(
         mocks,
         project=config.project,
@@ -467,7 +514,11 @@ def _run(
                 known=await output.is_known(),
             )
 
-    _sync_await(run_pulumi_func(main))
+    try:
+        _sync_await(run_pulumi_func(main))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def redacted(value: Any, secret: bool) -> Any:

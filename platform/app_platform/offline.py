@@ -316,6 +316,52 @@ def _random_password(name: str, inputs: dict) -> dict:
     return {"result": (digest * 4)[:length], "bcryptHash": f"$2a$10${(digest * 2)[:53]}"}
 
 
+def _rds_instance(mocks: Mocks, name: str, inputs: dict) -> dict:
+    identifier = inputs.get("identifier") or name
+    address = f"{identifier}.{_fake_id('db', identifier)[3:15]}.{mocks.region}.rds.amazonaws.com"
+    port = int(inputs.get("port") or 5432)
+    return {
+        "address": address,
+        "endpoint": f"{address}:{port}",
+        "port": port,
+        "arn": mocks.arn("rds", f"db:{identifier}"),
+    }
+
+
+# Outputs of the stacks a StackReference may name, by fully qualified stack name. Tests register
+# what an offline run of the referenced stack exported; any other name gets the outputs a
+# platform stack would have (`platform_stack_outputs`).
+STACK_REFERENCE_OUTPUTS: dict[str, dict[str, Any]] = {}
+# Outputs a StackReference reports as secrets.
+STACK_REFERENCE_SECRETS = ("kubeconfig",)
+
+
+def platform_stack_outputs(stack_name: str) -> dict[str, Any]:
+    """Plausible outputs of the platform stack `stack_name` (`org/project/stack`)."""
+    stack = stack_name.rsplit("/", 1)[-1]
+    prefix = f"platform-{stack}"
+    return {
+        "kubeconfig": json.dumps(_kubeconfig(prefix)),
+        "gatewayName": "platform",
+        "gatewayNamespace": "envoy-gateway-system",
+        "proxyNamespace": "envoy-gateway-system",
+        "monitoringNamespace": "monitoring",
+        "domain": "app-platform.test",
+        "vpcId": _fake_id("vpc", f"{prefix}-vpc"),
+        "privateSubnetIds": [_fake_id("subnet", f"{prefix}-private-{i}") for i in range(3)],
+        "nodeSecurityGroupId": _fake_id("sg", f"{prefix}-cluster"),
+    }
+
+
+def _stack_reference(_mocks: Mocks, _name: str, inputs: dict) -> dict:
+    stack_name = inputs.get("name", "")
+    outputs = STACK_REFERENCE_OUTPUTS.get(stack_name) or platform_stack_outputs(stack_name)
+    return {
+        "outputs": outputs,
+        "secretOutputNames": [key for key in STACK_REFERENCE_SECRETS if key in outputs],
+    }
+
+
 OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
     "eks:index:Cluster": _eks_cluster,
     "aws:ec2/vpc:Vpc": lambda m, n, i: {"id": _fake_id("vpc", n), "arn": m.arn("ec2", f"vpc/{n}")},
@@ -338,6 +384,8 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
     "kubernetes:core/v1:Service": lambda m, n, i: _service(m, i),
     "kubernetes:helm.sh/v3:Release": lambda m, n, i: _helm_release(i),
     "random:index/randomPassword:RandomPassword": lambda m, n, i: _random_password(n, i),
+    "aws:rds/instance:Instance": _rds_instance,
+    "pulumi:pulumi:StackReference": _stack_reference,
 }
 
 

@@ -1,0 +1,169 @@
+"""Database: a private RDS PostgreSQL instance for one app, reachable only from the cluster."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+ENGINE = "postgres"
+# Pinned to an exact minor that RDS offers (17.1-17.4 left standard support in May 2026 and were
+# upgraded to 17.7+). Minor upgrades are deliberate changes here, not maintenance-window
+# surprises: with automatic minor upgrades on, RDS would move ahead of the pin and every
+# `pulumi up` would then try to go back.
+ENGINE_VERSION = "17.7"
+PORT = 5432
+STORAGE_TYPE = "gp3"
+PASSWORD_LENGTH = 32
+# RFC 3986 unreserved characters only: the password sits inside DATABASE_URL unescaped, and RDS
+# refuses '/', '@', '"' and spaces in master passwords.
+PASSWORD_SPECIALS = "-_.~"  # noqa: S105 (a character set, not a password)
+# RDS PostgreSQL 15+ requires TLS by default (rds.force_ssl = 1); say so in the URL as well, so a
+# client never falls back to plain text.
+URL_OPTIONS = "sslmode=require"
+LOG_EXPORTS = ["postgresql", "upgrade"]
+# Backups run in the small hours (UTC) and maintenance after them, away from working hours.
+BACKUP_WINDOW = "03:00-04:00"
+MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """What an app asks of its database (from the stack config)."""
+
+    instance_class: str = "db.t4g.micro"
+    storage_gib: int = 20
+    max_storage_gib: int = 100
+    backup_retention_days: int = 7
+    deletion_protection: bool = True
+    final_snapshot: bool = True
+    multi_az: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    spec: DatabaseSpec
+    # Database and user name (letters, digits and underscores).
+    database_name: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    # Only members of this security group (the cluster's nodes, where pods run) may connect.
+    client_security_group_id: pulumi.Input[str]
+
+
+def sql_identifier(name: str) -> str:
+    """A PostgreSQL/RDS identifier for an app name: `my-app` -> `my_app`."""
+    identifier = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    return identifier if identifier[:1].isalpha() else f"app_{identifier}"
+
+
+class Database(pulumi.ComponentResource):
+    """Owns a DB subnet group over the private subnets, a security group open on 5432 only to
+    the client security group, a generated master password, and an encrypted, backed-up RDS
+    PostgreSQL instance with deletion protection and a final snapshot as configured.
+
+    Gives `address`, `port`, `database_name`, `username` and `url`: a secret
+    `postgresql://user:password@host:5432/db?sslmode=require`.
+    """
+
+    address: pulumi.Output[str]
+    port: int
+    database_name: str
+    username: str
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("app-platform:database:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        spec = args.spec
+
+        subnets = aws.rds.SubnetGroup(
+            name,
+            name=name,
+            subnet_ids=args.subnet_ids,
+            description=f"Private subnets of the {name} database",
+            opts=child,
+        )
+        security_group = aws.ec2.SecurityGroup(
+            name,
+            vpc_id=args.vpc_id,
+            description=f"PostgreSQL of {name}, reachable only from the cluster's nodes",
+            tags={"Name": name},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-nodes",
+            security_group_id=security_group.id,
+            referenced_security_group_id=args.client_security_group_id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description="PostgreSQL from the cluster's nodes",
+            opts=child,
+        )
+        # No egress rule: the database never opens connections of its own.
+
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=PASSWORD_LENGTH,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            opts=child,
+        )
+        self.database_name = args.database_name
+        self.username = args.database_name
+        self.port = PORT
+        instance = aws.rds.Instance(
+            name,
+            identifier=name,
+            engine=ENGINE,
+            engine_version=ENGINE_VERSION,
+            auto_minor_version_upgrade=False,
+            instance_class=spec.instance_class,
+            allocated_storage=spec.storage_gib,
+            max_allocated_storage=spec.max_storage_gib,
+            storage_type=STORAGE_TYPE,
+            storage_encrypted=True,
+            db_name=self.database_name,
+            username=self.username,
+            password=password.result,
+            port=PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[security_group.id],
+            publicly_accessible=False,
+            multi_az=spec.multi_az,
+            backup_retention_period=spec.backup_retention_days,
+            backup_window=BACKUP_WINDOW,
+            maintenance_window=MAINTENANCE_WINDOW,
+            copy_tags_to_snapshot=True,
+            deletion_protection=spec.deletion_protection,
+            skip_final_snapshot=not spec.final_snapshot,
+            final_snapshot_identifier=f"{name}-final" if spec.final_snapshot else None,
+            enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+            opts=child,
+        )
+        self.address = instance.address
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}:{3}/{4}?{5}",
+                self.username,
+                password.result,
+                instance.address,
+                PORT,
+                self.database_name,
+                URL_OPTIONS,
+            )
+        )
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "database_name": self.database_name,
+                "username": self.username,
+                "url": self.url,
+            }
+        )

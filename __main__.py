@@ -4,6 +4,7 @@ import pulumi
 
 from app_platform import config
 from app_platform.cluster import Cluster, ClusterArgs
+from app_platform.edge import Edge, EdgeArgs
 from app_platform.network import Network, NetworkArgs
 
 settings = config.load()
@@ -36,6 +37,20 @@ cluster = Cluster(
     ),
 )
 
+edge = Edge(
+    prefix,
+    EdgeArgs(
+        cluster_name=cluster.cluster_name,
+        region=settings.region,
+        vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer,
+        provider=cluster.provider,
+        nodes_ready=cluster.nodes_ready,
+        certificate_arn=settings.edge.certificate_arn,
+    ),
+)
+
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
@@ -48,3 +63,6 @@ pulumi.export(
     "kubeconfigCommand",
     f"aws eks update-kubeconfig --region {settings.region} --name {prefix}",
 )
+pulumi.export("gatewayName", edge.gateway_name)
+pulumi.export("gatewayNamespace", edge.gateway_namespace)
+pulumi.export("loadBalancerHostname", edge.load_balancer_hostname)

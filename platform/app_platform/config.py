@@ -37,6 +37,17 @@ INSTANCE_TYPE_PATTERN = re.compile(
     r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9]+)$"
 )
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# A DNS name of at least two labels; hosts become `<app>.<domain>`.
+DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+CERTIFICATE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
+)
+GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
+GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+GIT_REVISION_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+# Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
+RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
+MIN_PASSWORD_LENGTH = 12
 
 
 class ConfigError(pulumi.RunError):
@@ -62,12 +73,37 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    domain: str
+    certificate_arn: str | None
+
+
+@dataclass(frozen=True)
+class GitOpsSettings:
+    repo_url: str
+    path: str
+    revision: str
+    # None: generate one (exported as a secret output).
+    admin_password: str | None
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    retention: str
+    volume_size_gib: int
+    grafana_admin_password: str | None
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     name: str
     stack: str
     region: str
     network: NetworkSettings
     cluster: ClusterSettings
+    edge: EdgeSettings
+    gitops: GitOpsSettings
+    observability: ObservabilitySettings
 
     @property
     def prefix(self) -> str:
@@ -93,7 +129,18 @@ KEYS: dict[str, str] = {
     "systemInstanceType": "string",
     "systemNodeCount": "integer",
     "nodeDiskSizeGib": "integer",
+    "domain": "string",
+    "certificateArn": "string",
+    "gitopsRepoUrl": "string",
+    "gitopsPath": "string",
+    "gitopsRevision": "string",
+    "argocdAdminPassword": "string",
+    "grafanaAdminPassword": "string",
+    "prometheusRetention": "string",
+    "prometheusVolumeSizeGib": "integer",
 }
+# Keys whose values are secrets: read as secrets and never echoed in an error message.
+SECRET_KEYS = ("argocdAdminPassword", "grafanaAdminPassword")
 
 
 class _Checker:
@@ -301,6 +348,8 @@ def parse(
     system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
     disk = check.integer("nodeDiskSizeGib", 20, 1000)
 
+    edge, gitops, observability = _check_addons(check, region)
+
     if check.errors:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(check.errors))
     return PlatformSettings(
@@ -316,6 +365,72 @@ def parse(
             system=system,
             node_disk_size_gib=disk,
         ),
+        edge=edge,
+        gitops=gitops,
+        observability=observability,
+    )
+
+
+def _optional_password(check: _Checker, key: str) -> str | None:
+    value = check.raw.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) < MIN_PASSWORD_LENGTH:
+        # The value itself is a secret: say what is wrong without printing it.
+        check.errors.append(
+            f"config '{key}' = [secret] is not valid: expected at least {MIN_PASSWORD_LENGTH} "
+            "characters, or leave it unset to have one generated"
+        )
+        return None
+    return value
+
+
+def _check_addons(
+    check: _Checker, region: str
+) -> tuple[EdgeSettings, GitOpsSettings, ObservabilitySettings]:
+    domain = check.string(
+        "domain",
+        DOMAIN_PATTERN.fullmatch,
+        "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)",
+    )
+    certificate = check.raw.get("certificateArn") or None
+    if certificate is not None:
+        match = (
+            CERTIFICATE_ARN_PATTERN.fullmatch(certificate) if isinstance(certificate, str) else None
+        )
+        if not match:
+            check.fail(
+                "certificateArn", certificate, "an ACM certificate ARN, or empty for HTTP only"
+            )
+        elif match["region"] != region:
+            check.fail(
+                "certificateArn",
+                certificate,
+                f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
+            )
+    repo_url = check.string(
+        "gitopsRepoUrl",
+        GIT_URL_PATTERN.fullmatch,
+        "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)",
+    )
+    path = check.string(
+        "gitopsPath",
+        lambda v: GIT_PATH_PATTERN.fullmatch(v) is not None and ".." not in v.split("/"),
+        "a directory inside the repository, relative, without '..' (e.g. gitops/apps)",
+    )
+    revision = check.string(
+        "gitopsRevision", GIT_REVISION_PATTERN.fullmatch, "a branch, tag or commit (e.g. main)"
+    )
+    retention = check.string(
+        "prometheusRetention",
+        RETENTION_PATTERN.fullmatch,
+        "a duration in hours, days, weeks or years, such as 15d",
+    )
+    volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
+    return (
+        EdgeSettings(domain, certificate if isinstance(certificate, str) else None),
+        GitOpsSettings(repo_url, path, revision, _optional_password(check, "argocdAdminPassword")),
+        ObservabilitySettings(retention, volume, _optional_password(check, "grafanaAdminPassword")),
     )
 
 

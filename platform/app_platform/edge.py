@@ -1,0 +1,538 @@
+"""Edge: how traffic from the internet reaches the apps (Gateway API on Envoy Gateway, one NLB)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from app_platform import charts
+from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS, service_account_role
+
+LBC_NAMESPACE = "kube-system"
+LBC_RELEASE = "aws-load-balancer-controller"
+LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+LBC_REPLICAS = 2
+EG_NAMESPACE = "envoy-gateway-system"
+EG_RELEASE = "envoy-gateway"
+EG_CONTROLLER_REPLICAS = 2
+# The controller name gateway-helm configures (values `config.envoyGateway.gateway.controllerName`).
+EG_CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
+# The NLB must wait for provisioning and, on destroy, for the controller to delete it.
+NLB_TIMEOUT = "15m"
+
+PROXY_REPLICAS = 2
+PROXY_MIN_AVAILABLE = 1
+PROXY_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "512Mi"},
+}
+# Envoy Gateway binds listener ports below 1024 to port + 10000 in the proxy container so Envoy
+# runs without NET_BIND_SERVICE (internal/gatewayapi/translator.go `wellKnownPortShift` @v1.9.0).
+PRIVILEGED_PORT_SHIFT = 10000
+FIRST_UNPRIVILEGED_PORT = 1024
+HTTP_PORT = 80
+HTTPS_PORT = 443
+# Envoy's readiness endpoint (internal/xds/bootstrap/bootstrap.go @v1.9.0); it fails while a proxy
+# drains, so the NLB stops sending it new connections before it goes away.
+PROXY_READINESS_PORT = 19003
+PROXY_READINESS_PATH = "/ready"
+# Labels Envoy Gateway puts on every proxy pod (internal/infrastructure/kubernetes/proxy/
+# resource.go `EnvoyAppLabel`, internal/gatewayapi/translator.go owning-gateway labels).
+PROXY_APP_LABELS = {
+    "app.kubernetes.io/name": "envoy",
+    "app.kubernetes.io/component": "proxy",
+    "app.kubernetes.io/managed-by": "envoy-gateway",
+}
+OWNING_GATEWAY_NAME_LABEL = "gateway.envoyproxy.io/owning-gateway-name"
+OWNING_GATEWAY_NAMESPACE_LABEL = "gateway.envoyproxy.io/owning-gateway-namespace"
+# Namespaces labelled so may attach routes to the shared Gateway; nothing else can claim its
+# hostnames.
+ROUTES_LABEL = "app-platform.io/gateway-routes"
+ROUTES_LABEL_VALUE = "allowed"
+
+_NLB = "service.beta.kubernetes.io/aws-load-balancer-"
+NLB_ANNOTATIONS = {
+    # `external` hands the Service to the AWS Load Balancer Controller (not the in-tree provider).
+    f"{_NLB}type": "external",
+    f"{_NLB}scheme": "internet-facing",
+    # Targets are pod IPs: no extra node hop, and spot nodes can come and go underneath.
+    f"{_NLB}nlb-target-type": "ip",
+    f"{_NLB}healthcheck-protocol": "http",
+    f"{_NLB}healthcheck-port": str(PROXY_READINESS_PORT),
+    f"{_NLB}healthcheck-path": PROXY_READINESS_PATH,
+}
+
+# The IAM policy the AWS Load Balancer Controller documents for v3.5.0
+# (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller @v3.5.0).
+# Everything that changes or deletes a load balancer, target group or security group is limited
+# to those the controller tagged with its cluster tag.
+_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+_REQUEST_TAGGED = {f"aws:RequestTag/{_CLUSTER_TAG}": "false"}
+_RESOURCE_TAGGED = {f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}
+_RETAG_OWN = {f"aws:RequestTag/{_CLUSTER_TAG}": "true", **_RESOURCE_TAGGED}
+_ELB = "arn:aws:elasticloadbalancing:*:*:"
+_ELB_TAGGABLE = [
+    f"{_ELB}targetgroup/*/*",
+    f"{_ELB}loadbalancer/net/*/*",
+    f"{_ELB}loadbalancer/app/*/*",
+]
+_SECURITY_GROUPS = "arn:aws:ec2:*:*:security-group/*"
+
+
+def _allow(actions: list[str], resource: Any = "*", condition: dict | None = None) -> dict:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+LOAD_BALANCER_CONTROLLER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        _allow(
+            ["iam:CreateServiceLinkedRole"],
+            condition={
+                "StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}
+            },
+        ),
+        _allow(
+            [
+                *(
+                    f"ec2:{a}"
+                    for a in (
+                        "DescribeAccountAttributes",
+                        "DescribeAddresses",
+                        "DescribeAvailabilityZones",
+                        "DescribeInternetGateways",
+                        "DescribeVpcs",
+                        "DescribeVpcPeeringConnections",
+                        "DescribeSubnets",
+                        "DescribeSecurityGroups",
+                        "DescribeInstances",
+                        "DescribeNetworkInterfaces",
+                        "DescribeTags",
+                        "GetCoipPoolUsage",
+                        "DescribeCoipPools",
+                        "GetSecurityGroupsForVpc",
+                        "DescribeIpamPools",
+                        "DescribeRouteTables",
+                    )
+                ),
+                *(
+                    f"elasticloadbalancing:{a}"
+                    for a in (
+                        "DescribeLoadBalancers",
+                        "DescribeLoadBalancerAttributes",
+                        "DescribeListeners",
+                        "DescribeListenerCertificates",
+                        "DescribeSSLPolicies",
+                        "DescribeRules",
+                        "DescribeTargetGroups",
+                        "DescribeTargetGroupAttributes",
+                        "DescribeTargetHealth",
+                        "DescribeTags",
+                        "DescribeTrustStores",
+                        "DescribeListenerAttributes",
+                        "DescribeCapacityReservation",
+                    )
+                ),
+            ]
+        ),
+        _allow(
+            [
+                "cognito-idp:DescribeUserPoolClient",
+                "acm:ListCertificates",
+                "acm:DescribeCertificate",
+                "iam:ListServerCertificates",
+                "iam:GetServerCertificate",
+                *(
+                    f"{service}:{a}"
+                    for service in ("waf-regional", "wafv2")
+                    for a in (
+                        "GetWebACL",
+                        "GetWebACLForResource",
+                        "AssociateWebACL",
+                        "DisassociateWebACL",
+                    )
+                ),
+                "shield:GetSubscriptionState",
+                "shield:DescribeProtection",
+                "shield:CreateProtection",
+                "shield:DeleteProtection",
+            ]
+        ),
+        _allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]),
+        _allow(["ec2:CreateSecurityGroup"]),
+        _allow(
+            ["ec2:CreateTags"],
+            _SECURITY_GROUPS,
+            {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}, "Null": _REQUEST_TAGGED},
+        ),
+        _allow(["ec2:CreateTags", "ec2:DeleteTags"], _SECURITY_GROUPS, {"Null": _RETAG_OWN}),
+        _allow(
+            [
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:DeleteSecurityGroup",
+            ],
+            condition={"Null": _RESOURCE_TAGGED},
+        ),
+        _allow(
+            ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+            condition={"Null": _REQUEST_TAGGED},
+        ),
+        _allow(
+            [
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:CreateRule",
+                "elasticloadbalancing:DeleteRule",
+            ]
+        ),
+        _allow(
+            ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+            _ELB_TAGGABLE,
+            {"Null": _RETAG_OWN},
+        ),
+        _allow(
+            ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+            [
+                f"{_ELB}listener/net/*/*/*",
+                f"{_ELB}listener/app/*/*/*",
+                f"{_ELB}listener-rule/net/*/*/*",
+                f"{_ELB}listener-rule/app/*/*/*",
+            ],
+        ),
+        _allow(
+            [
+                f"elasticloadbalancing:{a}"
+                for a in (
+                    "ModifyLoadBalancerAttributes",
+                    "SetIpAddressType",
+                    "SetSecurityGroups",
+                    "SetSubnets",
+                    "DeleteLoadBalancer",
+                    "ModifyTargetGroup",
+                    "ModifyTargetGroupAttributes",
+                    "DeleteTargetGroup",
+                    "ModifyListenerAttributes",
+                    "ModifyCapacityReservation",
+                    "ModifyIpPools",
+                )
+            ],
+            condition={"Null": _RESOURCE_TAGGED},
+        ),
+        _allow(
+            ["elasticloadbalancing:AddTags"],
+            _ELB_TAGGABLE,
+            {
+                "StringEquals": {
+                    "elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"]
+                },
+                "Null": _REQUEST_TAGGED,
+            },
+        ),
+        _allow(
+            ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+            f"{_ELB}targetgroup/*/*",
+        ),
+        _allow(
+            [
+                f"elasticloadbalancing:{a}"
+                for a in (
+                    "SetWebAcl",
+                    "ModifyListener",
+                    "AddListenerCertificates",
+                    "RemoveListenerCertificates",
+                    "ModifyRule",
+                    "SetRulePriorities",
+                )
+            ]
+        ),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    cluster_name: pulumi.Input[str]
+    region: str
+    vpc_id: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    provider: k8s.Provider
+    # Resources to wait for before anything runs in the cluster (node groups, CoreDNS).
+    nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
+    # An ACM certificate for the domain: the NLB terminates TLS on 443 with it.
+    certificate_arn: str | None = None
+
+
+class Edge(pulumi.ComponentResource):
+    """Owns the AWS Load Balancer Controller (Helm release, IRSA role with its documented IAM
+    policy), Envoy Gateway (Helm release, which installs the Gateway API and Envoy Gateway
+    CRDs), the proxies' settings (EnvoyProxy), a GatewayClass, the one shared Gateway, and the
+    internet-facing NLB in front of the Gateway's proxies.
+
+    Gives `gateway_name` and `gateway_namespace` (for HTTPRoute parentRefs),
+    `route_namespace_labels` (a namespace must carry them for its routes to be accepted),
+    `load_balancer_hostname`,
+    `scheme` (http, or https when a certificate is configured), `proxy_namespace` and
+    `proxy_labels` (to select the proxies, e.g. for monitoring), and `crds_ready`: resources to
+    depend on before creating Gateway API or Envoy Gateway custom resources.
+    """
+
+    gateway_name: str
+    gateway_namespace: str
+    load_balancer_hostname: pulumi.Output[str]
+    crds_ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("app-platform:edge:Edge", name, None, opts)
+        self._args = args
+        self.gateway_name = f"{name}-public"
+        self.gateway_namespace = EG_NAMESPACE
+        self.proxy_namespace = EG_NAMESPACE
+        self.route_namespace_labels = {ROUTES_LABEL: ROUTES_LABEL_VALUE}
+        self.scheme = "https" if args.certificate_arn else "http"
+
+        self.load_balancer_controller = self._load_balancer_controller(name)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-envoy-gateway",
+            metadata={"name": EG_NAMESPACE, "labels": self.route_namespace_labels},
+            opts=self._opts(depends_on=list(args.nodes_ready)),
+        )
+        # After the Load Balancer Controller: on destroy, everything that can own a load
+        # balancer goes before the controller that deletes it.
+        self.envoy_gateway = charts.release(
+            f"{name}-envoy-gateway",
+            charts.ENVOY_GATEWAY,
+            release_name=EG_RELEASE,
+            namespace=namespace.metadata["name"],
+            values=self.envoy_gateway_values(),
+            opts=self._opts(depends_on=[namespace, self.load_balancer_controller]),
+        )
+        self.crds_ready: list[pulumi.Resource] = [self.envoy_gateway]
+
+        gateway = self._gateway(name)
+        self.proxy_labels = {
+            **PROXY_APP_LABELS,
+            OWNING_GATEWAY_NAME_LABEL: self.gateway_name,
+            OWNING_GATEWAY_NAMESPACE_LABEL: self.gateway_namespace,
+        }
+        self.load_balancer = self._load_balancer(name, gateway)
+        self.load_balancer_hostname = self.load_balancer.status.apply(_hostname)
+        self.register_outputs(
+            {
+                "gateway_name": self.gateway_name,
+                "gateway_namespace": self.gateway_namespace,
+                "load_balancer_hostname": self.load_balancer_hostname,
+                "scheme": self.scheme,
+            }
+        )
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
+
+    # --- AWS Load Balancer Controller --------------------------------------------------------
+
+    def _load_balancer_controller(self, name: str) -> k8s.helm.v3.Release:
+        args = self._args
+        role, policy = service_account_role(
+            f"{name}-load-balancer-controller",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=LBC_NAMESPACE,
+            service_account=LBC_SERVICE_ACCOUNT,
+            policy=LOAD_BALANCER_CONTROLLER_POLICY,
+            parent=self,
+        )
+        return charts.release(
+            f"{name}-load-balancer-controller",
+            charts.AWS_LOAD_BALANCER_CONTROLLER,
+            release_name=LBC_RELEASE,
+            namespace=LBC_NAMESPACE,
+            values=pulumi.Output.all(args.cluster_name, args.vpc_id, role.arn).apply(
+                lambda v: self.load_balancer_controller_values(*v)
+            ),
+            opts=self._opts(depends_on=[policy, *args.nodes_ready]),
+        )
+
+    def load_balancer_controller_values(
+        self, cluster_name: str, vpc_id: str, role_arn: str
+    ) -> dict[str, Any]:
+        return {
+            "clusterName": cluster_name,
+            # Nodes allow one IMDS hop, so pods cannot ask the metadata service for these.
+            "region": self._args.region,
+            "vpcId": vpc_id,
+            "replicaCount": LBC_REPLICAS,
+            "serviceAccount": {
+                "create": True,
+                "name": LBC_SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+            },
+            "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "tolerations": SYSTEM_TOLERATIONS,
+            "podDisruptionBudget": {"maxUnavailable": 1},
+            # Only Services that ask for it (our NLB's annotations) go to the controller; with the
+            # mutating webhook every new LoadBalancer Service in the cluster would depend on it.
+            "enableServiceMutatorWebhook": False,
+        }
+
+    # --- Envoy Gateway ---------------------------------------------------------------------
+
+    def envoy_gateway_values(self) -> dict[str, Any]:
+        return {
+            "deployment": {
+                # Leader election lets a second controller take over at once.
+                "replicas": EG_CONTROLLER_REPLICAS,
+                "pod": {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS},
+            },
+            "podDisruptionBudget": {"minAvailable": 1},
+            "certgen": {
+                "job": {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
+            },
+        }
+
+    def envoy_proxy_spec(self) -> dict[str, Any]:
+        """The proxies' settings, as an EnvoyProxy referenced by our GatewayClass.
+
+        Why an EnvoyProxy resource rather than chart values (`config.envoyGateway.envoyProxy`):
+        the controller watches it and applies changes at once, while the chart value sits in a
+        ConfigMap the controller reads at start; and it is checked against its CRD like any
+        other custom resource of ours.
+
+        The proxies' own Service stays ClusterIP: the internet-facing NLB is a Service of ours
+        (see `_load_balancer`), so that Pulumi itself waits for the NLB on create and destroy.
+        """
+        return {
+            "provider": {
+                "type": "Kubernetes",
+                "kubernetes": {
+                    "envoyService": {"type": "ClusterIP"},
+                    "envoyDeployment": {
+                        "replicas": PROXY_REPLICAS,
+                        "container": {"resources": PROXY_RESOURCES},
+                        "pod": {
+                            # Spread over zones so one zone (or one spot reclaim) takes at most
+                            # part of the edge.
+                            "topologySpreadConstraints": [
+                                {
+                                    "maxSkew": 1,
+                                    "topologyKey": "topology.kubernetes.io/zone",
+                                    "whenUnsatisfiable": "ScheduleAnyway",
+                                    "labelSelector": {"matchLabels": PROXY_APP_LABELS},
+                                }
+                            ]
+                        },
+                    },
+                    "envoyPDB": {"minAvailable": PROXY_MIN_AVAILABLE},
+                },
+            },
+        }
+
+    def gateway_spec(self, gateway_class: str) -> dict[str, Any]:
+        allowed = {
+            "namespaces": {
+                "from": "Selector",
+                "selector": {"matchLabels": self.route_namespace_labels},
+            }
+        }
+        listeners = [
+            {"name": "http", "port": HTTP_PORT, "protocol": "HTTP", "allowedRoutes": allowed}
+        ]
+        if self._args.certificate_arn:
+            # TLS ends at the NLB (ACM certificate); this listener gets the decrypted traffic of
+            # port 443, so routes can tell it from plain HTTP.
+            listeners.append(
+                {"name": "https", "port": HTTPS_PORT, "protocol": "HTTP", "allowedRoutes": allowed}
+            )
+        return {"gatewayClassName": gateway_class, "listeners": listeners}
+
+    def _gateway(self, name: str) -> k8s.apiextensions.CustomResource:
+        proxy_config = k8s.apiextensions.CustomResource(
+            f"{name}-proxy",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="EnvoyProxy",
+            metadata={"name": f"{name}-proxy", "namespace": EG_NAMESPACE},
+            spec=self.envoy_proxy_spec(),
+            opts=self._opts(depends_on=self.crds_ready),
+        )
+        gateway_class = k8s.apiextensions.CustomResource(
+            f"{name}-envoy",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="GatewayClass",
+            metadata={"name": f"{name}-envoy"},
+            spec={
+                "controllerName": EG_CONTROLLER_NAME,
+                "parametersRef": {
+                    "group": "gateway.envoyproxy.io",
+                    "kind": "EnvoyProxy",
+                    "name": f"{name}-proxy",
+                    "namespace": EG_NAMESPACE,
+                },
+            },
+            opts=self._opts(depends_on=[*self.crds_ready, proxy_config]),
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{name}-gateway",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="Gateway",
+            metadata={"name": self.gateway_name, "namespace": self.gateway_namespace},
+            spec=self.gateway_spec(f"{name}-envoy"),
+            opts=self._opts(depends_on=[*self.crds_ready, gateway_class]),
+        )
+
+    # --- The load balancer -----------------------------------------------------------------
+
+    def _load_balancer(
+        self, name: str, gateway: k8s.apiextensions.CustomResource
+    ) -> k8s.core.v1.Service:
+        """The internet-facing NLB: a LoadBalancer Service of ours selecting the Gateway's proxies.
+
+        Deleting a Gateway does not wait for its proxies: Envoy Gateway puts no finalizer on it
+        (only on the GatewayClass) and removes the proxy Service afterwards, in the background
+        (internal/provider/kubernetes/controller.go @v1.9.0). Had the NLB belonged to that
+        Service, `pulumi destroy` could remove the controllers, nodes and VPC while the NLB
+        still existed. A Service Pulumi owns is awaited both ways: create returns once the NLB
+        has a hostname; delete returns once the Service is gone, which the Load Balancer
+        Controller's finalizer holds until the NLB and its security groups are deleted. The
+        Service depends on the controller's release, so the controller is ready before it and
+        outlives it.
+        """
+        ports = [_port("http", HTTP_PORT)]
+        annotations = dict(NLB_ANNOTATIONS)
+        if self._args.certificate_arn:
+            ports.append(_port("https", HTTPS_PORT))
+            annotations[f"{_NLB}ssl-cert"] = self._args.certificate_arn
+            annotations[f"{_NLB}ssl-ports"] = str(HTTPS_PORT)
+        return k8s.core.v1.Service(
+            f"{name}-load-balancer",
+            metadata={
+                "name": f"{name}-public-nlb",
+                "namespace": EG_NAMESPACE,
+                "annotations": annotations,
+            },
+            spec={"type": "LoadBalancer", "selector": self.proxy_labels, "ports": ports},
+            opts=self._opts(
+                depends_on=[self.load_balancer_controller, gateway],
+                custom_timeouts=pulumi.CustomTimeouts(create=NLB_TIMEOUT, delete=NLB_TIMEOUT),
+            ),
+        )
+
+
+def _port(port_name: str, listener_port: int) -> dict[str, Any]:
+    """A Service port sending the NLB's traffic to the proxy port of the Gateway listener."""
+    target = listener_port
+    if listener_port < FIRST_UNPRIVILEGED_PORT:
+        target += PRIVILEGED_PORT_SHIFT
+    return {"name": port_name, "port": listener_port, "targetPort": target, "protocol": "TCP"}
+
+
+def _hostname(status: Any) -> str:
+    ingress = status.load_balancer.ingress if status and status.load_balancer else None
+    return (ingress[0].hostname or "") if ingress else ""

@@ -1,0 +1,388 @@
+"""The App component: what every app gets, built alone under mocks with hand-written arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from app_platform import offline
+from app_platform.app import (
+    PRE_STOP_SLEEP_SECONDS,
+    App,
+    AppArgs,
+    AppSpec,
+    HealthPaths,
+    Observability,
+    PlatformRefs,
+    Resources,
+)
+from app_platform.database import DatabaseSpec
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+SECRET = "kubernetes:core/v1:Secret"
+RDS = "aws:rds/instance:Instance"
+
+SPEC = AppSpec(
+    name="comments",
+    image="ghcr.io/app-platform/comments:1.0.0",
+    port=8000,
+    min_replicas=2,
+    max_replicas=6,
+    resources=Resources("250m", "1", "256Mi", "512Mi"),
+    health=HealthPaths(startup="/healthz", readiness="/readyz", liveness="/livez"),
+    env={"WORKERS": "2"},
+    database=DatabaseSpec(backup_retention_days=7, deletion_protection=False, final_snapshot=False),
+    observability=Observability(
+        dashboard_json='{"title": "Comments"}',
+        requests_metric="comments_http_requests_total",
+        latency_histogram="comments_http_request_duration_seconds",
+        runbook_url="https://example.test/RUNBOOK.md",
+    ),
+)
+
+
+def build(spec: AppSpec = SPEC, **platform: object) -> offline.Recording:
+    def program() -> None:
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        crds = pulumi.CustomResource("test:index:Crds", "crds", {})
+        refs = {
+            "provider": provider,
+            "gateway_name": "platform",
+            "gateway_namespace": "edge",
+            "domain": "example.test",
+            "proxy_namespace": "envoy-gateway-system",
+            "monitoring_namespace": "monitoring",
+            "crds_ready": [crds],
+            "vpc_id": "vpc-1",
+            "private_subnet_ids": ["subnet-a", "subnet-b"],
+            "node_security_group_id": "sg-nodes",
+            **platform,
+        }
+        app = App("platform-dev-comments", AppArgs(spec, PlatformRefs(**refs), "platform-dev"))
+        pulumi.export("url", app.url)
+        pulumi.export("namespace", app.namespace)
+
+    return offline.run_function(program)
+
+
+@pytest.fixture(scope="module")
+def comments() -> offline.Recording:
+    return build()
+
+
+def pod_spec(recording: offline.Recording) -> dict:
+    return recording.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+
+
+def container(recording: offline.Recording) -> dict:
+    (only,) = pod_spec(recording)["containers"]
+    return only
+
+
+def test_every_child_is_parented_to_the_app(comments):
+    app = comments.one("app-platform:app:App")
+    own = {r.urn for r in comments.descendants(app)}
+    others = [r for r in comments.resources if r.urn not in own and r is not app]
+    assert {r.type for r in others} == {"pulumi:providers:kubernetes", "test:index:Crds"}
+    assert {r.type for r in comments.children(app)} >= {
+        "kubernetes:core/v1:Namespace",
+        DEPLOYMENT,
+        "kubernetes:core/v1:Service",
+        ROUTE,
+        HPA,
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "app-platform:database:Database",
+    }
+
+
+def test_url_and_namespace_are_outputs(comments):
+    assert comments.outputs["url"].value == "http://comments.example.test"
+    assert comments.outputs["namespace"].value == "comments"
+    https = build(url_scheme="https")
+    assert https.outputs["url"].value == "https://comments.example.test"
+
+
+def test_container_runs_unprivileged_on_a_read_only_root(comments):
+    pod = pod_spec(comments)
+    main = container(comments)
+    security = main["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] >= 10000
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    tmp = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert tmp and "emptyDir" in tmp[0]
+    assert {"name": "tmp", "mountPath": "/tmp"} in main["volumeMounts"]
+    namespace = comments.one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_image_resources_and_env_come_from_the_spec(comments):
+    main = container(comments)
+    assert main["image"] == "ghcr.io/app-platform/comments:1.0.0"
+    assert main["resources"] == {
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "512Mi"},
+    }
+    env = {e["name"]: e["value"] for e in main["env"]}
+    assert env == {"PORT": "8000", "WORKERS": "2"}
+    assert main["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+
+
+def test_probes_hit_the_health_paths(comments):
+    main = container(comments)
+    assert main["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+
+
+def test_pods_leave_the_gateway_before_they_stop(comments):
+    main = container(comments)
+    assert main["lifecycle"] == {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}}
+    assert pod_spec(comments)["terminationGracePeriodSeconds"] > PRE_STOP_SLEEP_SECONDS
+    strategy = comments.one(DEPLOYMENT).inputs["spec"]["strategy"]
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_pods_spread_over_zones_and_nodes(comments):
+    spread = pod_spec(comments)["topologySpreadConstraints"]
+    assert [c["topologyKey"] for c in spread] == [
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    ]
+    assert all(
+        c["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "comments"} for c in spread
+    )
+
+
+def test_autoscaler_owns_the_replica_count(comments):
+    hpa = comments.one(HPA).inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    (metric,) = hpa["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "comments",
+    }
+    assert "replicas" not in comments.one(DEPLOYMENT).inputs["spec"]
+
+
+def test_fixed_replicas_need_no_autoscaler():
+    fixed = build(dataclasses.replace(SPEC, min_replicas=3, max_replicas=3, database=None))
+    assert fixed.of_type(HPA) == []
+    assert fixed.one(DEPLOYMENT).inputs["spec"]["replicas"] == 3
+
+
+def test_route_attaches_to_the_shared_gateway_at_the_app_host(comments):
+    route = comments.one(ROUTE).inputs["spec"]
+    assert route["parentRefs"] == [{"name": "platform", "namespace": "edge"}]
+    assert route["hostnames"] == ["comments.example.test"]
+    (rule,) = route["rules"]
+    assert rule["backendRefs"] == [{"name": "comments", "port": 8000}]
+    service = comments.one("kubernetes:core/v1:Service").inputs["spec"]
+    assert service["ports"][0]["port"] == 8000
+    assert service["selector"] == {"app.kubernetes.io/name": "comments"}
+
+
+def test_custom_resources_wait_for_their_crds(comments):
+    crds = comments.one("test:index:Crds")
+    for type_ in (
+        ROUTE,
+        "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+    ):
+        assert comments.depends_on(comments.one(type_), crds), type_
+
+
+def test_only_gateway_proxies_and_prometheus_get_in(comments):
+    policy = comments.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    namespaces = [p["namespaceSelector"]["matchLabels"] for p in rule["from"]]
+    assert namespaces == [
+        {"kubernetes.io/metadata.name": "envoy-gateway-system"},
+        {"kubernetes.io/metadata.name": "monitoring"},
+    ]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    moved = build(proxy_namespace="gateways", monitoring_namespace="observability")
+    rule = moved.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]["ingress"][0]
+    assert [
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]
+    ] == [
+        "gateways",
+        "observability",
+    ]
+
+
+def test_prometheus_scrapes_metrics_through_the_service(comments):
+    monitor = comments.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor").inputs
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    service_labels = comments.one("kubernetes:core/v1:Service").inputs["metadata"]["labels"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service_labels.items()
+    labelled = build(monitor_labels={"release": "monitoring"})
+    meta = labelled.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor").inputs["metadata"]
+    assert meta["labels"]["release"] == "monitoring"
+
+
+def test_a_drain_takes_one_pod_at_a_time(comments):
+    pdb = comments.one("kubernetes:policy/v1:PodDisruptionBudget").inputs["spec"]
+    assert pdb["maxUnavailable"] == 1
+    assert pdb["selector"]["matchLabels"] == {"app.kubernetes.io/name": "comments"}
+
+
+def test_database_is_private_encrypted_and_backed_up(comments):
+    db = comments.one(RDS).inputs
+    assert db["engine"] == "postgres" and db["engineVersion"].startswith("17.")
+    assert db["storageEncrypted"] is True
+    assert db["publiclyAccessible"] is False
+    assert db["backupRetentionPeriod"] == 7
+    assert db["deletionProtection"] is False
+    assert db["skipFinalSnapshot"] is True
+    subnets = comments.one("aws:rds/subnetGroup:SubnetGroup").inputs
+    assert subnets["subnetIds"] == ["subnet-a", "subnet-b"]
+    (ingress,) = comments.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    rule = ingress.inputs
+    assert rule["referencedSecurityGroupId"] == "sg-nodes"
+    assert (rule["fromPort"], rule["toPort"], rule["ipProtocol"]) == (5432, 5432, "tcp")
+    assert "cidrIpv4" not in rule
+    assert comments.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
+
+
+def test_production_database_keeps_a_final_snapshot_and_resists_deletion():
+    spec = dataclasses.replace(SPEC, database=DatabaseSpec())
+    db = build(spec).one(RDS).inputs
+    assert db["deletionProtection"] is True
+    assert db["skipFinalSnapshot"] is False
+    assert db["finalSnapshotIdentifier"] == "platform-dev-comments-final"
+
+
+def reveal(value: object) -> object:
+    """Recorded inputs with the secret markers taken off."""
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return reveal(value["__secret__"])
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def test_database_password_is_generated_url_safe_and_only_in_the_secret(comments):
+    generated = comments.one("random:index/randomPassword:RandomPassword")
+    assert set(generated.inputs.get("overrideSpecial", "")) <= set("-_.~")
+    password = generated.outputs["result"]
+    string_data = comments.one(SECRET).inputs["stringData"]
+    assert "__secret__" in string_data, "the Secret's values must be Pulumi secrets"
+    parts = urlsplit(reveal(string_data)["DATABASE_URL"])
+    assert parts.scheme == "postgresql" and parts.port == 5432 and parts.path == "/comments"
+    assert parts.hostname == comments.one(RDS).outputs["address"]
+    assert parts.username == "comments" and parts.password == password
+    assert container(comments)["envFrom"] == [{"secretRef": {"name": "comments-env"}}]
+    # Anywhere else the password appears, it is wrapped as a secret.
+    for resource in comments.resources:
+        if resource.type in (SECRET, RDS, "random:index/randomPassword:RandomPassword"):
+            continue
+        assert password not in json.dumps(resource.inputs), resource.type
+    assert password not in json.dumps({k: o.value for k, o in comments.outputs.items()})
+
+
+def test_without_database_or_secret_env_there_is_no_secret():
+    plain = build(dataclasses.replace(SPEC, database=None))
+    assert plain.of_type(RDS) == [] and plain.of_type(SECRET) == []
+    assert "envFrom" not in container(plain) or container(plain)["envFrom"] == []
+
+
+def test_secret_env_goes_to_the_secret_not_the_deployment():
+    spec = dataclasses.replace(SPEC, database=None, secret_env={"API_KEY": "s3cr3t-value"})
+    recording = build(spec)
+    string_data = recording.one(SECRET).inputs["stringData"]
+    assert "__secret__" in string_data
+    assert reveal(string_data) == {"API_KEY": "s3cr3t-value"}
+    assert "s3cr3t-value" not in json.dumps(recording.one(DEPLOYMENT).inputs)
+
+
+def test_database_needs_the_platform_network():
+    with pytest.raises(Exception, match="must give the network"):
+        build(vpc_id=None)
+
+
+def test_dashboard_is_provisioned_for_the_grafana_sidecar(comments):
+    config_map = comments.one("kubernetes:core/v1:ConfigMap").inputs
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(config_map["data"]["comments.json"]) == {"title": "Comments"}
+    no_dashboard = build(dataclasses.replace(SPEC, observability=Observability()))
+    assert no_dashboard.of_type("kubernetes:core/v1:ConfigMap") == []
+
+
+def test_alerts_cover_errors_latency_and_no_ready_replicas(comments):
+    rule = comments.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == {
+        "CommentsHighErrorRatio",
+        "CommentsHighLatency",
+        "CommentsNoReadyReplicas",
+    }
+    assert 'status=~"5.."' in alerts["CommentsHighErrorRatio"]["expr"]
+    assert "> 0.05" in alerts["CommentsHighErrorRatio"]["expr"]
+    assert "histogram_quantile(0.99" in alerts["CommentsHighLatency"]["expr"]
+    assert "comments_http_request_duration_seconds_bucket" in alerts["CommentsHighLatency"]["expr"]
+    for alert in alerts.values():
+        notes = alert["annotations"]
+        assert notes["summary"] and notes["description"]
+        assert notes["runbook_url"].startswith("https://example.test/RUNBOOK.md#")
+
+
+def test_alert_thresholds_come_from_the_spec():
+    observability = dataclasses.replace(
+        SPEC.observability,
+        alerts=dataclasses.replace(
+            SPEC.observability.alerts, error_ratio=0.01, p99_latency_seconds=0.25
+        ),
+    )
+    recording = build(dataclasses.replace(SPEC, observability=observability))
+    rules = recording.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs
+    exprs = " ".join(r["expr"] for r in rules["spec"]["groups"][0]["rules"])
+    assert "> 0.01" in exprs and "> 0.25" in exprs
+
+
+def test_platform_refs_from_a_platform_stack():
+    def program() -> None:
+        refs = PlatformRefs.from_stack_reference("platform", "organization/app-platform/dev")
+        for key in (
+            "gateway_name",
+            "gateway_namespace",
+            "domain",
+            "monitoring_namespace",
+            "vpc_id",
+        ):
+            pulumi.export(key, getattr(refs, key))
+
+    recording = offline.run_function(program)
+    outputs = {k: v.value for k, v in recording.outputs.items()}
+    expected = offline.platform_stack_outputs("organization/app-platform/dev")
+    assert outputs == {
+        "gateway_name": expected["gatewayName"],
+        "gateway_namespace": expected["gatewayNamespace"],
+        "domain": expected["domain"],
+        "monitoring_namespace": expected["monitoringNamespace"],
+        "vpc_id": expected["vpcId"],
+    }
+    provider = recording.one("pulumi:providers:kubernetes").inputs
+    assert "__secret__" in json.dumps(provider["kubeconfig"])

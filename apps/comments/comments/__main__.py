@@ -7,21 +7,26 @@ then are the worker processes started, each of which reads the same environment.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
 
 from .logs import logging_config, setup_logging
 from .settings import Settings, SettingsError
-from .storage import StorageUnavailable, migrate
+from .storage import StorageUnavailableError, migrate
 
 log = logging.getLogger("comments")
+
+
+METRICS_DIR_PREFIX = "comments-metrics-"
 
 
 def prepare_metrics_dir(configured: str) -> tuple[str, bool]:
@@ -37,7 +42,41 @@ def prepare_metrics_dir(configured: str) -> tuple[str, bool]:
         for stale in path.glob("*.db"):
             stale.unlink()
         return str(path), False
-    return tempfile.mkdtemp(prefix="comments-metrics-"), True
+    _remove_abandoned_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+    _hold_lock(Path(path))
+    return path, True
+
+
+_held_locks: list[int] = []
+
+
+def _hold_lock(directory: Path) -> None:
+    """Keep an exclusive lock on directory/.lock for the life of this process: the kernel
+    drops it however we die, which tells a later launcher the directory is abandoned."""
+    fd = os.open(directory / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _held_locks.append(fd)
+
+
+def _remove_abandoned_metrics_dirs() -> None:
+    """Delete metrics dirs left by launchers that were killed (SIGKILL, OOM): an emptyDir
+    at /tmp outlives container restarts and each dir holds several 1 MiB files."""
+    for directory in Path(tempfile.gettempdir()).glob(METRICS_DIR_PREFIX + "*"):
+        try:
+            if time.time() - directory.stat().st_mtime < 60:
+                continue  # possibly a launcher starting right now, before it took its lock
+            fd = os.open(directory / ".lock", os.O_RDWR)
+        except OSError:
+            continue  # not ours, or being created right now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its launcher is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(directory, ignore_errors=True)
+        log.info("removed abandoned metrics directory", extra={"path": str(directory)})
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -60,7 +99,7 @@ def main() -> int:
 
     try:
         applied = migrate(settings)
-    except StorageUnavailable as exc:
+    except StorageUnavailableError as exc:
         log.error("cannot prepare the database", extra={"error": str(exc)})
         return 1
     log.info("schema ready", extra={"applied_migrations": applied})

@@ -22,8 +22,8 @@ from . import metrics
 from .logs import AccessLog
 from .openapi import openapi_document
 from .settings import Settings
-from .storage import Storage, StorageUnavailable, create_storage
-from .validation import MAX_BODY_BYTES, InvalidInput, parse_new_comment, parse_page
+from .storage import Storage, StorageUnavailableError, create_storage
+from .validation import MAX_BODY_BYTES, InvalidInputError, parse_new_comment, parse_page
 
 log = logging.getLogger("comments.app")
 
@@ -46,7 +46,7 @@ class Response(NamedTuple):
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-class ClientGone(Exception):
+class ClientGoneError(Exception):
     """The client disconnected before sending its whole request."""
 
 
@@ -67,7 +67,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes:
     """The request body, refused with 413 as soon as it exceeds MAX_BODY_BYTES."""
-    too_large = InvalidInput(
+    too_large = InvalidInputError(
         413, "TOO-LARGE", f"request body must be at most {MAX_BODY_BYTES} bytes"
     )
     length = _header(scope, b"content-length")
@@ -78,7 +78,7 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGone
+            raise ClientGoneError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
@@ -143,16 +143,16 @@ class CommentsApp:
                     response = self._not_allowed(method, ("GET", "HEAD"))
             else:
                 response = error(404, "NOT-FOUND", f"no route for {path}")
-        except InvalidInput as exc:
+        except InvalidInputError as exc:
             response = json_response(exc.status, exc.body())
-        except StorageUnavailable as exc:
+        except StorageUnavailableError as exc:
             log.warning("storage unavailable", extra={"error": str(exc), "route": route})
             response = json_response(
                 503,
                 {"status": "UNAVAILABLE", "message": "storage unavailable, retry later"},
                 (b"retry-after", b"1"),
             )
-        except ClientGone:
+        except ClientGoneError:
             self._finish(scope, route, 499, started)
             return
         except Exception:
@@ -164,9 +164,11 @@ class CommentsApp:
             (b"content-length", str(len(response.body)).encode()),
             *response.headers,
         ]
+        # Bookkeeping first: a client that reads /metrics right after its response must
+        # see that response counted. Sending only hands the bytes to the transport.
+        self._finish(scope, route, response.status, started)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
-        self._finish(scope, route, response.status, started)
 
     def _finish(self, scope: Scope, route: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
@@ -237,7 +239,7 @@ class CommentsApp:
         content_type = _header(scope, b"content-type")
         media_type = (content_type or b"").split(b";", 1)[0].strip().lower()
         if media_type != JSON:
-            raise InvalidInput(
+            raise InvalidInputError(
                 415, "UNSUPPORTED-MEDIA-TYPE", "Content-Type must be application/json"
             )
         comment = parse_new_comment(await _read_body(scope, receive))
@@ -298,7 +300,7 @@ class CommentsApp:
         assert self.storage is not None
         try:
             await asyncio.wait_for(self.storage.ping(), self.settings.db_timeout)
-        except (TimeoutError, StorageUnavailable):
+        except (TimeoutError, StorageUnavailableError):
             return error(503, "UNAVAILABLE", "database unreachable")
         return json_response(200, {"status": "READY", "backend": self.storage.backend})
 

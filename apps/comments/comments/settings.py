@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SQLITE_SYNC_MODES = ("NORMAL", "FULL")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - in a container the port must be reachable from outside
 SECRET_VARIABLES = frozenset({"DATABASE_URL"})  # values never echoed in messages or logs
 
 
@@ -51,7 +52,7 @@ class Settings:
     """Validated service settings (see README.md for the table)."""
 
     port: int = 8000
-    host: str = "0.0.0.0"
+    host: str = ALL_INTERFACES
     workers: int = field(default_factory=default_workers)
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -110,7 +111,7 @@ class Settings:
 
         values = {
             "port": get("PORT", _int_in(1, 65535), 8000),
-            "host": get("HOST", str, "0.0.0.0"),
+            "host": get("HOST", str, ALL_INTERFACES),
             "workers": get("WORKERS", _int_in(1, 64), None),
             "data_dir": get("DATA_DIR", _path, _path("data")),
             "database_url": get("DATABASE_URL", _database_url, ""),

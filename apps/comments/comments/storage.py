@@ -35,7 +35,7 @@ Row = tuple[str, str]  # (email, comment)
 PageRow = tuple[int, str, str]  # (id, email, comment)
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailableError(Exception):
     """The database could not be reached or failed; the request may be retried later."""
 
 
@@ -132,7 +132,7 @@ class Storage:
         raise NotImplementedError
 
     async def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers a trivial query."""
+        """Raise StorageUnavailableError unless the database answers a trivial query."""
         raise NotImplementedError
 
 
@@ -153,7 +153,7 @@ def migrate(settings: Settings) -> list[int]:
             if settings.backend == "postgres":
                 return asyncio.run(_migrate_postgres(settings))
             return _migrate_sqlite(settings)
-        except StorageUnavailable as exc:
+        except StorageUnavailableError as exc:
             if time.monotonic() >= deadline:
                 raise
             log.warning("database not ready, retrying", extra={"error": str(exc)})
@@ -208,7 +208,7 @@ def _migrate_sqlite(settings: Settings) -> list[int]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         conn = _sqlite_connect(settings)
     except (OSError, sqlite3.Error) as exc:
-        raise StorageUnavailable(f"cannot open {settings.sqlite_path}: {exc}") from exc
+        raise StorageUnavailableError(f"cannot open {settings.sqlite_path}: {exc}") from exc
     applied: list[int] = []
     try:
         # Persistent in the file; taking it needs a short exclusive lock, retried if busy.
@@ -233,7 +233,7 @@ def _migrate_sqlite(settings: Settings) -> list[int]:
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise StorageUnavailable(f"sqlite migration failed: {exc}") from exc
+        raise StorageUnavailableError(f"sqlite migration failed: {exc}") from exc
     finally:
         conn.close()
     return applied
@@ -275,7 +275,8 @@ class SQLiteStorage(Storage):
                 self._executor, _sqlite_connect, self._settings
             )
         except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot open {self._settings.sqlite_path}: {exc}") from exc
+            path = self._settings.sqlite_path
+            raise StorageUnavailableError(f"cannot open {path}: {exc}") from exc
 
     async def close(self) -> None:
         await self._batcher.drain()
@@ -295,7 +296,7 @@ class SQLiteStorage(Storage):
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StorageUnavailable(f"sqlite write failed: {exc}") from exc
+            raise StorageUnavailableError(f"sqlite write failed: {exc}") from exc
 
     async def _write_batch(self, comments: Sequence[NewComment]) -> None:
         loop = asyncio.get_running_loop()
@@ -306,7 +307,7 @@ class SQLiteStorage(Storage):
         try:
             return self._reader.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StorageUnavailable(f"sqlite read failed: {exc}") from exc
+            raise StorageUnavailableError(f"sqlite read failed: {exc}") from exc
 
     async def list_all(self, content_id: str) -> list[Row]:
         return self._query(_SQLITE_LIST, (content_id,))
@@ -325,8 +326,6 @@ class SQLiteStorage(Storage):
 
 # Key of the advisory lock that serialises migrations ("comments" as a 64-bit integer).
 _PG_MIGRATION_LOCK = int.from_bytes(b"comments", "big") >> 1
-# Namespace of the per-content_id advisory locks taken by comments_insert().
-_PG_CONTENT_LOCK_NS = 0x636F6D6D
 
 POSTGRES_MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -341,13 +340,14 @@ POSTGRES_MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 created_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )""",
             "CREATE INDEX comments_content_id_id ON comments (content_id, id)",
-            f"""CREATE FUNCTION comments_insert(content_ids text[], emails text[], bodies text[])
+            # 1668246893 (0x636F6D6D, "comm"): namespace of the per-content_id advisory locks.
+            """CREATE FUNCTION comments_insert(content_ids text[], emails text[], bodies text[])
             RETURNS void LANGUAGE plpgsql AS $$
             BEGIN
                 -- Writers of the same content_id take turns until commit, so its ids become
                 -- visible in increasing order (cursors never skip a later commit). Locks are
                 -- taken in a fixed order so two batches cannot deadlock.
-                PERFORM pg_advisory_xact_lock({_PG_CONTENT_LOCK_NS}, h)
+                PERFORM pg_advisory_xact_lock(1668246893, h)
                 FROM (SELECT DISTINCT hashtext(c) AS h FROM unnest(content_ids) AS c) AS k
                 ORDER BY h;
                 INSERT INTO comments (content_id, email, comment)
@@ -380,7 +380,8 @@ async def _migrate_postgres(settings: Settings) -> list[int]:
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=settings.db_timeout)
     except (*_pg_errors(), ValueError) as exc:
-        raise StorageUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+        reason = type(exc).__name__  # not str(exc): never risk echoing the URL
+        raise StorageUnavailableError(f"cannot connect to PostgreSQL: {reason}") from exc
     applied: list[int] = []
     try:
         async with conn.transaction():
@@ -402,7 +403,7 @@ async def _migrate_postgres(settings: Settings) -> list[int]:
                 )
                 applied.append(version)
     except _pg_errors() as exc:
-        raise StorageUnavailable(f"PostgreSQL migration failed: {exc}") from exc
+        raise StorageUnavailableError(f"PostgreSQL migration failed: {exc}") from exc
     finally:
         await conn.close()
     return applied
@@ -466,7 +467,7 @@ class PostgresStorage(Storage):
             # After a failover or restart every pooled connection may be dead: replace them
             # all on next use instead of failing once per stale connection.
             pool.expire_connections()
-            raise StorageUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+            raise StorageUnavailableError(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
 
     async def _write_batch(self, comments: Sequence[NewComment]) -> None:
         content_ids, emails, bodies = zip(*comments, strict=True)

@@ -39,7 +39,7 @@ class NewComment(NamedTuple):
     comment: str
 
 
-class InvalidInput(Exception):
+class InvalidInputError(Exception):
     """A request the client must fix: carries the HTTP status and the JSON error body."""
 
     def __init__(
@@ -110,13 +110,14 @@ _CHECKS = (
 
 
 def parse_new_comment(body: bytes) -> NewComment:
-    """Parse and validate a POST /api/comment/new body, or raise InvalidInput."""
+    """Parse and validate a POST /api/comment/new body, or raise InvalidInputError."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(400, "BAD-REQUEST", f"request body is not valid JSON: {exc}") from None
+        message = f"request body is not valid JSON: {exc}"
+        raise InvalidInputError(400, "BAD-REQUEST", message) from None
     if not isinstance(payload, dict):
-        raise InvalidInput(400, "BAD-REQUEST", "request body must be a JSON object")
+        raise InvalidInputError(400, "BAD-REQUEST", "request body must be a JSON object")
     errors: list[dict[str, str]] = []
     values: list[str] = []
     for name, check in _CHECKS:
@@ -129,7 +130,7 @@ def parse_new_comment(body: bytes) -> NewComment:
             errors.append({"field": name, "message": str(exc)})
     if errors:
         detail = "; ".join(f"{e['field']} {e['message']}" for e in errors)
-        raise InvalidInput(422, "INVALID", f"invalid comment: {detail}", errors)
+        raise InvalidInputError(422, "INVALID", f"invalid comment: {detail}", errors)
     email, comment, content_id = values
     return NewComment(content_id, email, comment)
 
@@ -141,11 +142,11 @@ def parse_page(limit: str | None, after: str | None) -> tuple[int, int]:
     elif _LIMIT_RE.fullmatch(limit) and 1 <= int(limit) <= MAX_PAGE_LIMIT:
         page_limit = int(limit)
     else:
-        raise InvalidInput(
+        raise InvalidInputError(
             400, "BAD-REQUEST", f"limit must be an integer between 1 and {MAX_PAGE_LIMIT}"
         )
     if not after:
         return page_limit, 0
     if not _CURSOR_RE.fullmatch(after):
-        raise InvalidInput(400, "BAD-REQUEST", "after must be a cursor from X-Next-Cursor")
+        raise InvalidInputError(400, "BAD-REQUEST", "after must be a cursor from X-Next-Cursor")
     return page_limit, int(after)

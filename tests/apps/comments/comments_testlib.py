@@ -340,6 +340,7 @@ class Backend:
                 "LOG_LEVEL": "info",
                 "SHUTDOWN_TIMEOUT": "20",
                 "DB_STARTUP_TIMEOUT": "20",
+                "TMPDIR": str(self.tmp),  # metrics dirs of killed servers stay in the test dir
             }
         )
         base.update(store if store is not None else self.store_env())

@@ -12,7 +12,6 @@ from comments.validation import (
     MAX_CONTENT_ID_CHARS,
     MAX_EMAIL_CHARS,
 )
-
 from comments_testlib import Reply, Server, request, unique_id
 
 GOOD = {"email": "good@example.com", "comment": "fine", "content_id": "placeholder"}

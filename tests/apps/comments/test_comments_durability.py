@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 import orjson
-
 from comments_testlib import Backend, PostgresServer, Server, request, unique_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import subprocess
@@ -13,7 +14,6 @@ from pathlib import Path
 import orjson
 import pytest
 from comments.storage import _PG_LIST, _SQLITE_LIST
-
 from comments_testlib import (
     APP_DIR,
     PG_PASSWORD,
@@ -97,7 +97,7 @@ def test_access_log_is_one_json_line_per_request(shared_server: Server) -> None:
     marker = unique_id("logmark")
     shared_server.get(f"/api/comment/list/{marker}")
     deadline = time.monotonic() + 30
-    while marker not in shared_server.logs():  # written just after the response is sent
+    while marker not in shared_server.logs():  # queued, written on the next loop turn
         assert time.monotonic() < deadline
         time.sleep(0.02)
     lines = [orjson.loads(line) for line in shared_server.logs().splitlines() if line.strip()]
@@ -255,3 +255,27 @@ def test_http_connection_survives_bad_requests(shared_server: Server) -> None:
         assert request(shared_server.port, "GET", "/healthcheck", conn=conn).status == 200
     finally:
         conn.close()
+
+
+def test_metrics_dirs_of_killed_launchers_are_removed(tmp_path: Path) -> None:
+    abandoned = tmp_path / "comments-metrics-abandoned"
+    abandoned.mkdir()
+    (abandoned / ".lock").touch()
+    (abandoned / "counter_123.db").write_bytes(b"\0" * 16)
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path / "data"),
+        "PORT": str(free_port()),
+        "TMPDIR": str(tmp_path),
+        "WORKERS": "1",
+        "HOST": "127.0.0.1",
+    }
+    server = Server(env=env, log_path=tmp_path / "server.log").start()
+    try:
+        assert not abandoned.exists()
+        own = [p for p in tmp_path.glob("comments-metrics-*") if p != abandoned]
+        assert len(own) == 1  # the running launcher's own directory
+    finally:
+        assert server.stop() == 0
+    assert list(tmp_path.glob("comments-metrics-*")) == []  # removed at a clean exit

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 import pytest
 from comments.validation import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-
 from comments_testlib import Server, unique_id
 
 

@@ -6,6 +6,7 @@ from app_platform import config
 from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.edge import Edge, EdgeArgs
 from app_platform.network import Network, NetworkArgs
+from app_platform.observability import Observability, ObservabilityArgs
 
 settings = config.load()
 prefix = settings.prefix
@@ -51,6 +52,25 @@ edge = Edge(
     ),
 )
 
+observability = Observability(
+    prefix,
+    ObservabilityArgs(
+        provider=cluster.provider,
+        domain=settings.edge.domain,
+        retention=settings.observability.retention,
+        volume_size_gib=settings.observability.volume_size_gib,
+        storage_class_name=cluster.storage_class_name,
+        gateway_name=edge.gateway_name,
+        gateway_namespace=edge.gateway_namespace,
+        route_namespace_labels=edge.route_namespace_labels,
+        proxy_namespace=edge.proxy_namespace,
+        proxy_labels=edge.proxy_labels,
+        scheme=edge.scheme,
+        grafana_admin_password=settings.observability.grafana_admin_password,
+        depends_on=[*edge.crds_ready, *cluster.storage_ready],
+    ),
+)
+
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
@@ -66,3 +86,5 @@ pulumi.export(
 pulumi.export("gatewayName", edge.gateway_name)
 pulumi.export("gatewayNamespace", edge.gateway_namespace)
 pulumi.export("loadBalancerHostname", edge.load_balancer_hostname)
+pulumi.export("grafanaUrl", observability.grafana_url)
+pulumi.export("grafanaAdminPassword", observability.grafana_admin_password)

@@ -28,6 +28,13 @@ IMDS_HOP_LIMIT = 1
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
 ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
 ADDONS_AFTER_NODES = ["coredns"]
+# EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
+# through EKS Pod Identity (the agent add-on runs before nodes).
+EBS_CSI_ADDON = "aws-ebs-csi-driver"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+# EKS has no gp3 class (and since 1.30 no default class); this one becomes the default.
+GP3_STORAGE_CLASS = "gp3"
 
 # The on-demand system nodes carry this label and taint; controllers that must not be
 # interrupted by a spot reclaim select the label and tolerate the taint.
@@ -66,11 +73,12 @@ class Cluster(pulumi.ComponentResource):
     """Owns the EKS control plane (API authentication with access entries, OIDC provider,
     control-plane logs, secrets encrypted with a rotating KMS key), the node IAM role, a managed
     node group on spot capacity and a small on-demand system node group, the EKS managed add-ons,
-    and a Kubernetes provider for the cluster.
+    the EBS CSI driver with a default gp3 StorageClass, and a Kubernetes provider for the cluster.
 
     Gives `provider`, `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
     `node_security_group_id`, `spot_node_group_name`, and `nodes_ready`: resources to depend on
-    when something needs schedulable nodes and cluster DNS.
+    when something needs schedulable nodes and cluster DNS; `storage_class_name` and
+    `storage_ready` for workloads with persistent volumes.
     """
 
     provider: k8s.Provider
@@ -157,6 +165,8 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
         )
+        self.storage_class_name = GP3_STORAGE_CLASS
+        self.storage_ready = self._block_storage(name, args, node_groups)
         self.oidc_provider_arn = self.eks.oidc_provider_arn
         self.oidc_issuer = self.eks.oidc_issuer
         self.node_security_group_id = self.eks.node_security_group_id
@@ -170,8 +180,66 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
+    def _block_storage(
+        self, name: str, args: ClusterArgs, node_groups: list[pulumi.Resource]
+    ) -> list[pulumi.Resource]:
+        """The EBS CSI driver add-on (Pod Identity role) and a default, encrypted gp3 class."""
+        role = aws.iam.Role(
+            f"{name}-ebs-csi",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "pods.eks.amazonaws.com"},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi",
+            role=role.name,
+            policy_arn=EBS_CSI_POLICY_ARN,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        driver = self._addon(
+            name,
+            EBS_CSI_ADDON,
+            args,
+            [*node_groups, attachment],
+            pod_identity=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
+                )
+            ],
+        )
+        storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata={
+                "name": GP3_STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            # Create the volume in the zone the pod is scheduled to, not a random one.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[driver]),
+        )
+        return [driver, storage_class]
+
     def _addon(
-        self, name: str, addon: str, args: ClusterArgs, after: list[pulumi.Resource]
+        self,
+        name: str,
+        addon: str,
+        args: ClusterArgs,
+        after: list[pulumi.Resource],
+        pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
     ) -> aws.eks.Addon:
         """An EKS managed add-on at the newest version EKS publishes for this cluster version."""
         version = aws.eks.get_addon_version_output(
@@ -184,6 +252,7 @@ class Cluster(pulumi.ComponentResource):
             addon_version=version.version,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
+            pod_identity_associations=pod_identity,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks, *after]),
         )
 

@@ -1,0 +1,334 @@
+"""Observability: Prometheus, Alertmanager, Grafana (kube-prometheus-stack), dashboards, alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from app_platform import charts
+from app_platform.cluster import NODE_POOL_LABEL, SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
+
+NAMESPACE = "monitoring"
+RELEASE = "kube-prometheus-stack"
+# Prometheus, Grafana and every exporter must be ready; that takes longer than other charts.
+RELEASE_TIMEOUT_SECONDS = 900
+# The Grafana sidecar loads every ConfigMap with this label, in any namespace.
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+DASHBOARDS = ("edge", "cluster")
+GRAFANA_ADMIN_USER = "admin"
+GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 (the Secret's name, not a password)
+GRAFANA_PASSWORD_LENGTH = 24
+GRAFANA_HOST = "grafana"
+# Grafana's Service, as the grafana subchart names it under this release, and its port.
+GRAFANA_SERVICE = f"{RELEASE}-grafana"
+GRAFANA_SERVICE_PORT = 80
+PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_SERVICE = f"{RELEASE}-alertmanager"
+ALERTMANAGER_PORT = 9093
+# Prometheus stops at this share of its volume even before the retention time is up, so a full
+# disk never stops it.
+RETENTION_SIZE_SHARE = 0.85
+PROMETHEUS_RESOURCES = {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+# Edge alerts: a route failing this share of requests for this long pages someone.
+EDGE_5XX_RATIO = 0.05
+EDGE_ALERT_FOR = "10m"
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    provider: k8s.Provider
+    domain: str
+    retention: str
+    volume_size_gib: int
+    storage_class_name: str
+    # The Gateway Grafana's route attaches to, and the namespace labels it accepts routes from.
+    gateway_name: str
+    gateway_namespace: str
+    route_namespace_labels: dict[str, str]
+    # The Envoy proxies to scrape: their namespace and pod labels.
+    proxy_namespace: str
+    proxy_labels: dict[str, str]
+    # How users reach the Gateway: http, or https when the NLB terminates TLS.
+    scheme: str = "http"
+    # None: generate one.
+    grafana_admin_password: pulumi.Input[str] | None = None
+    # Gateway API CRDs, persistent storage and nodes: wait for all of them.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class Observability(pulumi.ComponentResource):
+    """Owns the monitoring namespace, kube-prometheus-stack (Prometheus Operator, Prometheus on
+    a gp3 volume, Alertmanager, Grafana, node-exporter, kube-state-metrics), Grafana's admin
+    Secret and HTTPRoute, the platform's dashboards (ConfigMaps from `dashboards/*.json`), the
+    PodMonitor of the Envoy proxies and the edge alert rules. Prometheus picks up
+    ServiceMonitors, PodMonitors and PrometheusRules from every namespace, labelled or not.
+    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`.
+
+    Gives `namespace`, `release_name`, `grafana_url`, `grafana_admin_password` (secret),
+    `dashboard_label` (label key and value the Grafana sidecar loads), `dashboard()` to provision
+    a dashboard from a JSON file, and `crds_ready`: resources to depend on before creating
+    monitoring.coreos.com custom resources.
+    """
+
+    namespace: str
+    release_name: str
+    grafana_url: str
+    grafana_admin_password: pulumi.Output[str]
+    crds_ready: list[pulumi.Resource]
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("app-platform:observability:Observability", name, None, opts)
+        self._args = args
+        self._name = name
+        self.namespace = NAMESPACE
+        self.release_name = RELEASE
+        self.dashboard_label = {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE}
+        self.grafana_host = f"{GRAFANA_HOST}.{args.domain}"
+        self.grafana_url = f"{args.scheme}://{self.grafana_host}"
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring",
+            metadata={"name": NAMESPACE, "labels": args.route_namespace_labels},
+            opts=self._opts(depends_on=list(args.depends_on)),
+        )
+        if args.grafana_admin_password is None:
+            generated = random.RandomPassword(
+                f"{name}-grafana-admin",
+                length=GRAFANA_PASSWORD_LENGTH,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            password: pulumi.Input[str] = generated.result
+        else:
+            password = args.grafana_admin_password
+        self.grafana_admin_password = pulumi.Output.secret(password)
+        # The password reaches Grafana through a Secret, never through Helm values.
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
+            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
+            opts=self._opts(depends_on=[namespace]),
+        )
+        self.release = charts.release(
+            f"{name}-kube-prometheus-stack",
+            charts.KUBE_PROMETHEUS_STACK,
+            release_name=RELEASE,
+            namespace=NAMESPACE,
+            values=self.values(GRAFANA_ADMIN_SECRET),
+            timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+            opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
+        )
+        self.crds_ready: list[pulumi.Resource] = [self.release]
+
+        self._grafana_route(name)
+        for dashboard in DASHBOARDS:
+            self.dashboard(
+                f"{name}-dashboard-{dashboard}",
+                resources.files("app_platform").joinpath("dashboards", f"{dashboard}.json"),
+            )
+        self._edge_monitoring(name)
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "release_name": self.release_name,
+                "grafana_url": self.grafana_url,
+                "grafana_admin_password": self.grafana_admin_password,
+            }
+        )
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
+
+    def values(self, admin_secret_name: str) -> dict[str, Any]:
+        args = self._args
+        on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
+        retention_size = int(args.volume_size_gib * RETENTION_SIZE_SHARE)
+        return {
+            "prometheusOperator": {
+                **on_system_nodes,
+                "admissionWebhooks": {"patch": on_system_nodes},
+            },
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": args.retention,
+                    "retentionSize": f"{retention_size}GiB",
+                    "resources": PROMETHEUS_RESOURCES,
+                    "storageSpec": {
+                        "volumeClaimTemplate": {
+                            "spec": {
+                                "storageClassName": args.storage_class_name,
+                                "accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": f"{args.volume_size_gib}Gi"}},
+                            }
+                        }
+                    },
+                    # Every ServiceMonitor, PodMonitor, Probe and rule of any namespace, not only
+                    # those labelled `release: kube-prometheus-stack`: apps bring their own.
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                    "ruleSelectorNilUsesHelmValues": False,
+                    "probeSelectorNilUsesHelmValues": False,
+                },
+            },
+            "alertmanager": {"enabled": True},
+            "grafana": {
+                "admin": {
+                    "existingSecret": admin_secret_name,
+                    "userKey": "admin-user",
+                    "passwordKey": "admin-password",
+                },
+                "sidecar": {
+                    "dashboards": {
+                        "enabled": True,
+                        "label": DASHBOARD_LABEL,
+                        "labelValue": DASHBOARD_LABEL_VALUE,
+                        "searchNamespace": "ALL",
+                    },
+                    # The Prometheus data source is provisioned by the chart.
+                    "datasources": {"enabled": True, "defaultDatasourceEnabled": True},
+                },
+            },
+            # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
+            "kube-state-metrics": {
+                "metricLabelsAllowlist": [
+                    f"nodes=[{NODE_POOL_LABEL},eks.amazonaws.com/capacityType]"
+                ]
+            },
+        }
+
+    def dashboard(self, resource_name: str, path: Path | Any) -> k8s.core.v1.ConfigMap:
+        """Provision a Grafana dashboard from a JSON file: a ConfigMap the sidecar loads."""
+        return dashboard_config_map(
+            resource_name,
+            path,
+            namespace=self.namespace,
+            label=self.dashboard_label,
+            opts=self._opts(depends_on=self.crds_ready),
+        )
+
+    def _grafana_route(self, name: str) -> None:
+        args = self._args
+        k8s.apiextensions.CustomResource(
+            f"{name}-grafana",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata={"name": "grafana", "namespace": NAMESPACE},
+            spec=http_route_spec(
+                args.gateway_name,
+                args.gateway_namespace,
+                self.grafana_host,
+                GRAFANA_SERVICE,
+                GRAFANA_SERVICE_PORT,
+            ),
+            opts=self._opts(depends_on=[self.release, *args.depends_on]),
+        )
+
+    def _edge_monitoring(self, name: str) -> None:
+        args = self._args
+        k8s.apiextensions.CustomResource(
+            f"{name}-envoy-proxies",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata={"name": "envoy-proxies", "namespace": NAMESPACE},
+            spec={
+                "namespaceSelector": {"matchNames": [args.proxy_namespace]},
+                "selector": {"matchLabels": args.proxy_labels},
+                # Envoy Gateway names the proxies' stats port `metrics` (19001).
+                "podMetricsEndpoints": [{"port": "metrics", "path": "/stats/prometheus"}],
+            },
+            opts=self._opts(depends_on=self.crds_ready),
+        )
+        route_5xx = (
+            'sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"'
+            'httproute/.*",envoy_response_code_class="5"}[5m])) / sum by (envoy_cluster_name) '
+            '(rate(envoy_cluster_upstream_rq_total{envoy_cluster_name=~"httproute/.*"}[5m]))'
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-edge-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": "edge", "namespace": NAMESPACE},
+            spec={
+                "groups": [
+                    {
+                        "name": "edge",
+                        "rules": [
+                            {
+                                "alert": "RouteServerErrors",
+                                "expr": f"{route_5xx} > {EDGE_5XX_RATIO}",
+                                "for": EDGE_ALERT_FOR,
+                                "labels": {"severity": "warning"},
+                                "annotations": {
+                                    "summary": "{{ $labels.envoy_cluster_name }} answers more "
+                                    f"than {EDGE_5XX_RATIO:.0%} of requests with 5xx"
+                                },
+                            },
+                            {
+                                "alert": "EdgeProxiesDown",
+                                "expr": f'absent(up{{namespace="{args.proxy_namespace}"}} == 1)',
+                                "for": EDGE_ALERT_FOR,
+                                "labels": {"severity": "critical"},
+                                "annotations": {
+                                    "summary": "No Envoy proxy of the shared Gateway is up"
+                                },
+                            },
+                        ],
+                    }
+                ]
+            },
+            opts=self._opts(depends_on=self.crds_ready),
+        )
+
+
+def http_route_spec(
+    gateway_name: str, gateway_namespace: str, host: str, service: str, port: int
+) -> dict[str, Any]:
+    """An HTTPRoute spec sending every path of `host` to one Service port."""
+    return {
+        "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace}],
+        "hostnames": [host],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": service, "port": port}],
+            }
+        ],
+    }
+
+
+def dashboard_config_map(
+    resource_name: str,
+    path: Path | Any,
+    *,
+    namespace: str,
+    label: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ConfigMap:
+    """A ConfigMap holding one Grafana dashboard JSON file, labelled for Grafana's sidecar.
+
+    `path` is a file path or an importlib resource; apps call this (or `Observability.dashboard`)
+    to ship their own dashboards.
+    """
+    text = path.read_text()
+    file_name = Path(str(path)).name
+    return k8s.core.v1.ConfigMap(
+        resource_name,
+        metadata={
+            "name": f"dashboard-{Path(file_name).stem}",
+            "namespace": namespace,
+            "labels": label,
+        },
+        data={file_name: text},
+        opts=opts,
+    )

@@ -16,11 +16,14 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
 from app_platform.cluster import NodeGroupArgs
+from app_platform.database import DatabaseSpec
 
 # EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
 # 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
@@ -104,10 +107,29 @@ class PlatformSettings:
     edge: EdgeSettings
     gitops: GitOpsSettings
     observability: ObservabilitySettings
+    # The apps this stack runs on the platform (the `apps` map), sorted by name.
+    apps: tuple[AppSpec, ...] = ()
+    # Set only for an app stack (see AppStackSettings); a platform stack has none.
+    platform_stack: str | None = None
 
     @property
     def prefix(self) -> str:
         """The one prefix every resource name derives from, e.g. `platform-dev`."""
+        return f"{self.name}-{self.stack}"
+
+
+@dataclass(frozen=True)
+class AppStackSettings:
+    """An app stack: only apps, on the platform of another stack (`platformStack`)."""
+
+    name: str
+    stack: str
+    region: str
+    platform_stack: str
+    apps: tuple[AppSpec, ...]
+
+    @property
+    def prefix(self) -> str:
         return f"{self.name}-{self.stack}"
 
 
@@ -138,6 +160,8 @@ KEYS: dict[str, str] = {
     "grafanaAdminPassword": "string",
     "prometheusRetention": "string",
     "prometheusVolumeSizeGib": "integer",
+    "apps": "object",
+    "platformStack": "string",
 }
 # Keys whose values are secrets: read as secrets and never echoed in an error message.
 SECRET_KEYS = ("argocdAdminPassword", "grafanaAdminPassword")
@@ -282,11 +306,17 @@ def _check_instance_types(check: _Checker, key: str, types: list[str], minimum: 
 
 
 def parse(
-    raw: Mapping[str, Any], *, stack: str, region: str, zones: Sequence[str]
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    region: str,
+    zones: Sequence[str],
+    base_dir: Path | None = None,
 ) -> PlatformSettings:
     """Validate raw config values (strings as Pulumi stores them, or plain values).
 
     `zones` are the region's available zones; nothing here calls AWS, so tests can drive it.
+    `base_dir` is where relative file paths in the config (app dashboards) start: the project.
     """
     check = _Checker(raw)
     name = check.string(
@@ -349,6 +379,7 @@ def parse(
     disk = check.integer("nodeDiskSizeGib", 20, 1000)
 
     edge, gitops, observability = _check_addons(check, region)
+    apps = _check_apps(check, base_dir or Path.cwd())
 
     if check.errors:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(check.errors))
@@ -368,6 +399,7 @@ def parse(
         edge=edge,
         gitops=gitops,
         observability=observability,
+        apps=apps,
     )
 
 
@@ -434,8 +466,398 @@ def _check_addons(
     )
 
 
-def load() -> PlatformSettings:
-    """Read this stack's config and the region's zones, and validate them."""
+# `<org>/<project>/<stack>`, as `pulumi stack ls --all` prints a fully qualified stack name.
+STACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+def parse_app_stack(
+    raw: Mapping[str, Any], *, stack: str, region: str, base_dir: Path | None = None
+) -> AppStackSettings:
+    """Validate an app stack's config: its name, the platform stack it runs on, its apps."""
+    check = _Checker(raw)
+    name = check.string(
+        "name",
+        NAME_PATTERN.fullmatch,
+        "3-24 lowercase letters, digits or '-', starting with a letter",
+    )
+    platform_stack = check.string(
+        "platformStack",
+        STACK_NAME_PATTERN.fullmatch,
+        "a fully qualified platform stack name, <org>/app-platform/<stack> "
+        "(organization/app-platform/dev on a local backend)",
+    )
+    apps = _check_apps(check, base_dir or Path.cwd())
+    if not apps and not check.errors:
+        check.fail("apps", {}, "at least one app: an app stack deploys only its apps")
+    if check.errors:
+        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(check.errors))
+    return AppStackSettings(name, stack, region, platform_stack, apps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Apps: the `apps` map (name -> settings); adding an app is a config entry.
+# ---------------------------------------------------------------------------------------------
+
+# A DNS label (namespace, Service and host name); at most 30 characters so that
+# `<prefix>-<app>` stays within RDS's 63-character identifiers.
+APP_NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")
+IMAGE_REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+$")
+IMAGE_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
+# Tags that name no particular build: a rollout could not say what it runs.
+MOVING_TAGS = ("latest", "main", "master", "stable", "edge", "dev")
+CPU_PATTERN = re.compile(r"^(?P<number>\d+(\.\d+)?)(?P<milli>m?)$")
+MEMORY_PATTERN = re.compile(r"^(?P<number>\d+)(?P<unit>Ki|Mi|Gi)$")
+MEMORY_UNITS = {"Ki": 1, "Mi": 1024, "Gi": 1024 * 1024}
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Set by the platform: PORT from `port`, DATABASE_URL from the app's database.
+PLATFORM_ENV = ("PORT", "DATABASE_URL")
+HEALTH_PROBES = ("startup", "readiness", "liveness")
+HTTP_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+PROMETHEUS_NAME_PATTERN = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+DB_INSTANCE_CLASS_PATTERN = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+# Non-root containers cannot bind ports below 1024 (every capability is dropped).
+MIN_APP_PORT, MAX_APP_PORT = 1024, 65535
+MAX_REPLICAS = 50
+# RDS limits: gp3 storage 20-65536 GiB, automated backups kept 1-35 days (0 would turn them off).
+MIN_DB_STORAGE_GIB, MAX_DB_STORAGE_GIB = 20, 65536
+MIN_BACKUP_DAYS, MAX_BACKUP_DAYS = 1, 35
+APP_KEYS = (
+    "image",
+    "port",
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "cpuTargetPercent",
+    "cpu",
+    "memory",
+    "env",
+    "healthPaths",
+    "database",
+    "dashboard",
+    "metrics",
+    "alerts",
+    "runbookUrl",
+)
+APP_REQUIRED_KEYS = ("image", "port", "cpu", "memory", "healthPaths")
+DATABASE_KEYS = (
+    "instanceClass",
+    "storageGib",
+    "maxStorageGib",
+    "backupRetentionDays",
+    "deletionProtection",
+    "finalSnapshot",
+    "multiAz",
+)
+# An app's optional settings default to the component's own defaults (AppSpec, DatabaseSpec,
+# AlertThresholds), so a stack file and a program using the library get the same app.
+_DB = DatabaseSpec()
+DATABASE_DEFAULTS = {
+    "instanceClass": _DB.instance_class,
+    "storageGib": _DB.storage_gib,
+    "maxStorageGib": _DB.max_storage_gib,
+    "backupRetentionDays": _DB.backup_retention_days,
+    "deletionProtection": _DB.deletion_protection,
+    "finalSnapshot": _DB.final_snapshot,
+    "multiAz": _DB.multi_az,
+}
+ALERT_DEFAULTS = {
+    "errorRatio": AlertThresholds().error_ratio,
+    "p99LatencySeconds": AlertThresholds().p99_latency_seconds,
+}
+APP_DEFAULTS = {"cpuTargetPercent": AppSpec.__dataclass_fields__["cpu_target_percent"].default}
+
+
+def _cpu_millis(value: str) -> float | None:
+    match = CPU_PATTERN.fullmatch(value)
+    if not match:
+        return None
+    number = float(match["number"])
+    return number if match["milli"] else number * 1000
+
+
+def _memory_kib(value: str) -> int | None:
+    match = MEMORY_PATTERN.fullmatch(value)
+    return int(match["number"]) * MEMORY_UNITS[match["unit"]] if match else None
+
+
+def image_problem(image: str) -> str | None:
+    """Why `image` is not a pinned image reference, or None if it is."""
+    reference, _, digest = image.partition("@")
+    last = reference.rsplit("/", 1)[-1]
+    repository, tag = reference, ""
+    if ":" in last:
+        repository, tag = reference.rsplit(":", 1)
+    if not IMAGE_REPOSITORY_PATTERN.fullmatch(repository):
+        return "an image reference such as ghcr.io/owner/name:1.2.3 (registry/repository:tag)"
+    if digest:
+        return None if IMAGE_DIGEST_PATTERN.fullmatch(digest) else "a digest sha256:<64 hex>"
+    if not tag:
+        return "an image pinned by tag or digest (name:1.2.3 or name@sha256:...), not a bare name"
+    if tag.lower() in MOVING_TAGS or not IMAGE_TAG_PATTERN.fullmatch(tag):
+        return f"an image pinned to a release tag or digest, not the moving tag {tag!r}"
+    return None
+
+
+class _Nested:
+    """Checks values inside an object-valued key, naming each by its path (apps.x.port)."""
+
+    def __init__(self, check: _Checker):
+        self.check = check
+
+    def object(self, path: str, value: Any, keys: Sequence[str]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.check.fail(path, value, "an object")
+            return None
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            self.check.fail(path, value, f"only the keys {', '.join(keys)} (unknown: {unknown})")
+        return value
+
+    def integer(self, path: str, value: Any, low: int, high: int) -> int:
+        parsed = _as_int(value)
+        if parsed is None or not low <= parsed <= high:
+            self.check.fail(path, value, f"a whole number from {low} to {high}")
+            return low
+        return parsed
+
+    def number(self, path: str, value: Any, low: float, high: float, unit: str = "") -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            self.check.fail(path, value, f"a number from {low:g} to {high:g}{unit}")
+            return low
+        return float(value)
+
+    def boolean(self, path: str, value: Any) -> bool:
+        parsed = _as_bool(value)
+        if parsed is None:
+            self.check.fail(path, value, "true or false")
+        return bool(parsed)
+
+    def string(self, path: str, value: Any, pattern: re.Pattern[str], accepted: str) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            self.check.fail(path, value, accepted)
+            return ""
+        return value
+
+
+def _check_resources(nested: _Nested, path: str, app: dict[str, Any]) -> Resources:
+    quantities: dict[str, str] = {}
+    for resource, parse_quantity, example in (
+        ("cpu", _cpu_millis, '{"request": "250m", "limit": "1"}'),
+        ("memory", _memory_kib, '{"request": "256Mi", "limit": "512Mi"}'),
+    ):
+        key = f"{path}.{resource}"
+        value = nested.object(key, app.get(resource), ("request", "limit"))
+        if value is None:
+            continue
+        parsed = {}
+        for bound in ("request", "limit"):
+            raw = value.get(bound)
+            amount = parse_quantity(raw) if isinstance(raw, str) else None
+            if amount is None or amount <= 0:
+                nested.check.fail(f"{key}.{bound}", raw, f"a Kubernetes quantity, e.g. {example}")
+            else:
+                parsed[bound] = amount
+                quantities[f"{resource}_{bound}"] = raw
+        if len(parsed) == 2 and parsed["request"] > parsed["limit"]:
+            nested.check.fail(key, value, "a request no larger than the limit")
+    return Resources(
+        cpu_request=quantities.get("cpu_request", ""),
+        cpu_limit=quantities.get("cpu_limit", ""),
+        memory_request=quantities.get("memory_request", ""),
+        memory_limit=quantities.get("memory_limit", ""),
+    )
+
+
+def _check_database(nested: _Nested, path: str, value: Any) -> DatabaseSpec | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    options = nested.object(path, value, DATABASE_KEYS)
+    if options is None:
+        return None
+    merged = {**DATABASE_DEFAULTS, **options}
+    storage = nested.integer(
+        f"{path}.storageGib", merged["storageGib"], MIN_DB_STORAGE_GIB, MAX_DB_STORAGE_GIB
+    )
+    max_storage = nested.integer(
+        f"{path}.maxStorageGib", merged["maxStorageGib"], MIN_DB_STORAGE_GIB, MAX_DB_STORAGE_GIB
+    )
+    if max_storage < storage:
+        nested.check.fail(f"{path}.maxStorageGib", max_storage, f"at least storageGib ({storage})")
+    return DatabaseSpec(
+        instance_class=nested.string(
+            f"{path}.instanceClass",
+            merged["instanceClass"],
+            DB_INSTANCE_CLASS_PATTERN,
+            "an RDS instance class such as db.t4g.micro",
+        ),
+        storage_gib=storage,
+        max_storage_gib=max_storage,
+        backup_retention_days=nested.integer(
+            f"{path}.backupRetentionDays",
+            merged["backupRetentionDays"],
+            MIN_BACKUP_DAYS,
+            MAX_BACKUP_DAYS,
+        ),
+        deletion_protection=nested.boolean(
+            f"{path}.deletionProtection", merged["deletionProtection"]
+        ),
+        final_snapshot=nested.boolean(f"{path}.finalSnapshot", merged["finalSnapshot"]),
+        multi_az=nested.boolean(f"{path}.multiAz", merged["multiAz"]),
+    )
+
+
+def _check_app(nested: _Nested, name: str, raw: Any, base_dir: Path) -> AppSpec | None:
+    path = f"apps.{name}"
+    if not APP_NAME_PATTERN.fullmatch(name):
+        nested.check.fail(
+            path,
+            name,
+            "an app name of 1-30 lowercase letters, digits or '-', starting with a letter",
+        )
+    app = nested.object(path, raw, APP_KEYS)
+    if app is None:
+        return None
+    missing = [key for key in APP_REQUIRED_KEYS if key not in app]
+    if missing:
+        nested.check.fail(
+            path, app, f"the keys {', '.join(APP_REQUIRED_KEYS)} (missing: {missing})"
+        )
+        return None
+    app = {**APP_DEFAULTS, **app}
+
+    image = app["image"]
+    why = image_problem(image) if isinstance(image, str) else "an image reference (a string)"
+    if why:
+        nested.check.fail(f"{path}.image", image, why)
+    port = nested.integer(f"{path}.port", app["port"], MIN_APP_PORT, MAX_APP_PORT)
+
+    if "replicas" in app and ("minReplicas" in app or "maxReplicas" in app):
+        nested.check.fail(
+            path, app, "either replicas (a fixed count) or minReplicas/maxReplicas, not both"
+        )
+    if "replicas" in app:
+        low = high = nested.integer(f"{path}.replicas", app["replicas"], 1, MAX_REPLICAS)
+    else:
+        low = nested.integer(f"{path}.minReplicas", app.get("minReplicas"), 1, MAX_REPLICAS)
+        high = nested.integer(f"{path}.maxReplicas", app.get("maxReplicas"), 1, MAX_REPLICAS)
+        if low > high:
+            nested.check.fail(f"{path}.maxReplicas", high, f"at least minReplicas ({low})")
+    cpu_target = nested.integer(f"{path}.cpuTargetPercent", app["cpuTargetPercent"], 10, 95)
+    resources = _check_resources(nested, path, app)
+
+    health = nested.object(f"{path}.healthPaths", app["healthPaths"], HEALTH_PROBES) or {}
+    paths = {
+        probe: nested.string(
+            f"{path}.healthPaths.{probe}",
+            health.get(probe),
+            HTTP_PATH_PATTERN,
+            "an HTTP path starting with /, e.g. /healthz",
+        )
+        for probe in HEALTH_PROBES
+    }
+
+    database = _check_database(nested, f"{path}.database", app.get("database"))
+    env = app.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        nested.check.fail(
+            f"{path}.env", env, 'a map of names to string values, e.g. {"WORKERS": "2"}'
+        )
+        env = {}
+    bad_names = [k for k in env if not ENV_NAME_PATTERN.fullmatch(k) or k in PLATFORM_ENV]
+    if bad_names:
+        nested.check.fail(
+            f"{path}.env",
+            env,
+            f"variable names (letters, digits, _) other than {', '.join(PLATFORM_ENV)}, which "
+            f"the platform sets (not: {bad_names})",
+        )
+
+    dashboard = None
+    if "dashboard" in app:
+        dashboard_path = app["dashboard"]
+        file = base_dir / dashboard_path if isinstance(dashboard_path, str) else None
+        try:
+            dashboard = file.read_text() if file else None
+            json.loads(dashboard or "")
+        except (OSError, ValueError):
+            nested.check.fail(
+                f"{path}.dashboard", dashboard_path, "the path of a Grafana dashboard JSON file"
+            )
+            dashboard = None
+    metrics = (
+        nested.object(f"{path}.metrics", app.get("metrics", {}), ("requests", "latency")) or {}
+    )
+    metric_names = {
+        key: nested.string(
+            f"{path}.metrics.{key}",
+            metrics[key],
+            PROMETHEUS_NAME_PATTERN,
+            "a Prometheus metric name, e.g. http_requests_total",
+        )
+        for key in ("requests", "latency")
+        if key in metrics
+    }
+    alerts = {
+        **ALERT_DEFAULTS,
+        **(nested.object(f"{path}.alerts", app.get("alerts", {}), tuple(ALERT_DEFAULTS)) or {}),
+    }
+    thresholds = AlertThresholds(
+        error_ratio=nested.number(f"{path}.alerts.errorRatio", alerts["errorRatio"], 0.001, 1),
+        p99_latency_seconds=nested.number(
+            f"{path}.alerts.p99LatencySeconds", alerts["p99LatencySeconds"], 0.001, 60, " seconds"
+        ),
+    )
+    runbook = app.get("runbookUrl", "")
+    if not isinstance(runbook, str) or (runbook and not runbook.startswith("https://")):
+        nested.check.fail(f"{path}.runbookUrl", runbook, "an https:// URL")
+        runbook = ""
+
+    return AppSpec(
+        name=name,
+        image=image if isinstance(image, str) else "",
+        port=port,
+        min_replicas=low,
+        max_replicas=high,
+        cpu_target_percent=cpu_target,
+        resources=resources,
+        health=HealthPaths(**paths),
+        env=dict(env),
+        database=database,
+        observability=Observability(
+            dashboard_json=dashboard,
+            requests_metric=metric_names.get("requests", ""),
+            latency_histogram=metric_names.get("latency", ""),
+            alerts=thresholds,
+            runbook_url=runbook,
+        ),
+    )
+
+
+def _check_apps(check: _Checker, base_dir: Path) -> tuple[AppSpec, ...]:
+    raw = check.raw.get("apps")
+    if raw is None or raw == "":
+        return ()
+    parsed: Any = raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw
+    nested = _Nested(check)
+    apps = nested.object("apps", parsed, tuple(parsed) if isinstance(parsed, dict) else ())
+    if apps is None:
+        return ()
+    found = (_check_app(nested, name, value, base_dir) for name, value in sorted(apps.items()))
+    return tuple(app for app in found if app is not None)
+
+
+def load() -> PlatformSettings | AppStackSettings:
+    """Read this stack's config and the region's zones, and validate them. A stack whose
+    config names a `platformStack` is an app stack: only its apps are read."""
     import pulumi_aws as aws
 
     config = pulumi.Config()
@@ -445,5 +867,7 @@ def load() -> PlatformSettings:
         raise ConfigError(
             "config 'aws:region' is not set: run `pulumi config set aws:region us-east-1`"
         )
+    if raw.get("platformStack"):
+        return parse_app_stack(raw, stack=pulumi.get_stack(), region=region)
     zones = aws.get_availability_zones(state="available").names
     return parse(raw, stack=pulumi.get_stack(), region=region, zones=sorted(zones))

@@ -22,7 +22,7 @@ from app_platform.database import Database, DatabaseArgs, DatabaseSpec, sql_iden
 DEFAULT_PROXY_NAMESPACE = "envoy-gateway-system"
 DEFAULT_MONITORING_NAMESPACE = "monitoring"
 # kube-prometheus-stack's Grafana sidecar loads ConfigMaps carrying this label, from any namespace.
-DEFAULT_DASHBOARD_LABEL = ("grafana_dashboard", "1")
+DEFAULT_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 
 CONTAINER_PORT_NAME = "http"
 METRICS_PATH = "/metrics"
@@ -139,10 +139,14 @@ class PlatformRefs:
     vpc_id: pulumi.Input[str] | None = None
     private_subnet_ids: pulumi.Input[Sequence[str]] | None = None
     node_security_group_id: pulumi.Input[str] | None = None
-    url_scheme: str = "http"
+    url_scheme: pulumi.Input[str] = "http"
+    # Labels the Gateway's listeners require on a namespace before they accept its routes.
+    route_namespace_labels: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     # Extra labels for ServiceMonitor/PrometheusRule (e.g. `release`), if Prometheus selects them.
     monitor_labels: Mapping[str, str] = field(default_factory=dict)
-    dashboard_label: tuple[str, str] = DEFAULT_DASHBOARD_LABEL
+    dashboard_labels: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_DASHBOARD_LABELS)
+    )
 
     @staticmethod
     def from_stack_reference(name: str, platform_stack: str) -> PlatformRefs:
@@ -155,7 +159,7 @@ class PlatformRefs:
             ),
         )
 
-        def optional(key: str, default: str) -> pulumi.Output[str]:
+        def optional(key: str, default: Any) -> pulumi.Output[Any]:
             return ref.get_output(key).apply(lambda value: value or default)
 
         return PlatformRefs(
@@ -165,6 +169,8 @@ class PlatformRefs:
             domain=ref.require_output("domain"),
             proxy_namespace=optional("proxyNamespace", DEFAULT_PROXY_NAMESPACE),
             monitoring_namespace=optional("monitoringNamespace", DEFAULT_MONITORING_NAMESPACE),
+            route_namespace_labels=optional("routeNamespaceLabels", {}),
+            url_scheme=optional("urlScheme", "http"),
             vpc_id=ref.require_output("vpcId"),
             private_subnet_ids=ref.require_output("privateSubnetIds"),
             node_security_group_id=ref.require_output("nodeSecurityGroupId"),
@@ -216,11 +222,14 @@ class App(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata={
                 "name": app,
-                "labels": {
-                    **labels,
-                    "pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
-                    "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
-                },
+                "labels": pulumi.Output.from_input(platform.route_namespace_labels).apply(
+                    lambda route_labels: {
+                        **labels,
+                        **(route_labels or {}),
+                        "pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
+                        "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
+                    }
+                ),
             },
             opts=k8s_opts,
         )
@@ -494,10 +503,9 @@ class App(pulumi.ComponentResource):
 
         observability = spec.observability
         if observability.dashboard_json:
-            label_key, label_value = platform.dashboard_label
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard",
-                metadata=meta(f"{app}-dashboard", labels={**labels, label_key: label_value}),
+                metadata=meta(f"{app}-dashboard", labels={**labels, **platform.dashboard_labels}),
                 data={f"{app}.json": observability.dashboard_json},
                 opts=in_namespace,
             )

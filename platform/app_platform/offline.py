@@ -347,6 +347,8 @@ def platform_stack_outputs(stack_name: str) -> dict[str, Any]:
         "proxyNamespace": "envoy-gateway-system",
         "monitoringNamespace": "monitoring",
         "domain": "app-platform.test",
+        "urlScheme": "http",
+        "routeNamespaceLabels": {"app-platform.io/gateway-routes": "allowed"},
         "vpcId": _fake_id("vpc", f"{prefix}-vpc"),
         "privateSubnetIds": [_fake_id("subnet", f"{prefix}-private-{i}") for i in range(3)],
         "nodeSecurityGroupId": _fake_id("sg", f"{prefix}-cluster"),

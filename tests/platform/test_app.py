@@ -63,6 +63,7 @@ def build(spec: AppSpec = SPEC, **platform: object) -> offline.Recording:
             "vpc_id": "vpc-1",
             "private_subnet_ids": ["subnet-a", "subnet-b"],
             "node_security_group_id": "sg-nodes",
+            "route_namespace_labels": {"gateway-routes": "allowed"},
             **platform,
         }
         app = App("platform-dev-comments", AppArgs(spec, PlatformRefs(**refs), "platform-dev"))
@@ -185,6 +186,11 @@ def test_fixed_replicas_need_no_autoscaler():
     fixed = build(dataclasses.replace(SPEC, min_replicas=3, max_replicas=3, database=None))
     assert fixed.of_type(HPA) == []
     assert fixed.one(DEPLOYMENT).inputs["spec"]["replicas"] == 3
+
+
+def test_namespace_carries_the_labels_the_gateway_accepts_routes_from(comments):
+    labels = comments.one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
+    assert labels["gateway-routes"] == "allowed"
 
 
 def test_route_attaches_to_the_shared_gateway_at_the_app_host(comments):

@@ -174,7 +174,7 @@ def test_dashboards_ship_with_the_package():
 
 def test_proxies_are_scraped_and_alerted_on(dev):
     monitor = dev.one(POD_MONITOR)
-    rule = dev.one(PROMETHEUS_RULE)
+    rule = dev.one(PROMETHEUS_RULE, "platform-dev-edge-alerts")
     for resource in (monitor, rule):
         assert checks.crd_errors(custom_resource(resource)) == []
         assert dev.depends_on(resource, kps(dev))

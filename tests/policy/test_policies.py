@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -542,3 +543,50 @@ def test_the_dev_stack_policies_see_its_spot_group(policies, dev_stack, as_polic
 def test_image_references_are_read_like_a_registry_does(rules, image, why):
     result = rules.floating_tag(image)
     assert (result is None) if why is None else (why in result)
+
+
+def _set(props: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path (list indexes as numbers); None removes the key."""
+    *parents, last = path.split(".")
+    for key in parents:
+        props = props[int(key)] if isinstance(props, list) else props.setdefault(key, {})
+    if value is None:
+        del props[last]
+    else:
+        props[last] = value
+
+
+# (policy, resource type, a marker the resource's props contain, path to change, bad value)
+REAL_MUTATIONS = [
+    ("spot-instance-diversity", MNG, "SPOT", "instanceTypes", ["m5.large"]),
+    ("load-balancers-only-at-edge", SERVICE, "ClusterIP", "spec.type", "LoadBalancer"),
+    ("no-public-prometheus-or-alertmanager", RELEASE, "kube-prometheus-stack",
+     "values.prometheus.route", {"main": {"enabled": True}}),
+    ("no-public-prometheus-or-alertmanager", HTTPROUTE, "grafana",
+     "spec.rules.0.backendRefs.0.name", "kube-prometheus-stack-prometheus"),
+    ("deployment-hardened", DEPLOYMENT, "comments",
+     "spec.template.spec.containers.0.livenessProbe", None),
+    ("deployment-hardened", DEPLOYMENT, "comments",
+     "spec.template.spec.containers.0.securityContext.runAsNonRoot", False),
+    ("images-pinned", DEPLOYMENT, "comments",
+     "spec.template.spec.containers.0.image", "ghcr.io/app-platform/comments:latest"),
+    ("rds-encrypted-and-private", RDS, "postgres", "publiclyAccessible", True),
+    ("rds-encrypted-and-private", RDS, "postgres", "storageEncrypted", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REAL_MUTATIONS, ids=[f"{c[0]}:{c[3]}" for c in REAL_MUTATIONS])
+def test_the_rules_read_the_dev_stacks_real_resources(
+    policies, dev_stack, dev_policy_config, as_policy_props, case
+):
+    """A violation planted in a resource the program really registers is caught: the rules
+    read the shapes the components produce, not only hand-written examples."""
+    policy, resource_type, marker, path, value = case
+    candidates = [r for r in dev_stack.of_type(resource_type) if marker in json.dumps(r.inputs)]
+    assert candidates, f"the dev stack has no {resource_type} mentioning {marker}"
+    props = copy.deepcopy(as_policy_props(candidates[0].inputs))
+    spec = policies[policy]
+    config = dev_policy_config.get(policy)
+    assert spec.check(resource_type, props, config) == []
+    _set(props, path, value)
+    assert spec.check(resource_type, props, config), f"{policy} missed {path} = {value}"

@@ -5,8 +5,10 @@ import pulumi
 
 from app_platform import config
 from app_platform.app import App, AppArgs, PlatformRefs
+from app_platform.autoscaling import Autoscaling, AutoscalingArgs
 from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.edge import Edge, EdgeArgs
+from app_platform.gitops import GitOps, GitOpsArgs
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
@@ -74,6 +76,37 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
         ),
     )
 
+    gitops = GitOps(
+        prefix,
+        GitOpsArgs(
+            provider=cluster.provider,
+            domain=settings.edge.domain,
+            repo_url=settings.gitops.repo_url,
+            path=settings.gitops.path,
+            revision=settings.gitops.revision,
+            gateway_name=edge.gateway_name,
+            gateway_namespace=edge.gateway_namespace,
+            route_namespace_labels=edge.route_namespace_labels,
+            scheme=edge.scheme,
+            admin_password=settings.gitops.admin_password,
+            # After monitoring: Argo CD renders its ServiceMonitors only if their CRD exists.
+            depends_on=[*edge.crds_ready, *observability.crds_ready],
+        ),
+    )
+
+    Autoscaling(
+        prefix,
+        AutoscalingArgs(
+            provider=cluster.provider,
+            cluster_name=prefix,
+            kubernetes_version=settings.cluster.kubernetes_version,
+            region=settings.region,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            nodes_ready=cluster.nodes_ready,
+        ),
+    )
+
     pulumi.export("region", settings.region)
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("publicSubnetIds", network.public_subnet_ids)
@@ -91,6 +124,19 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     pulumi.export("loadBalancerHostname", edge.load_balancer_hostname)
     pulumi.export("grafanaUrl", observability.grafana_url)
     pulumi.export("grafanaAdminPassword", observability.grafana_admin_password)
+    pulumi.export("argocdUrl", gitops.url)
+    pulumi.export("argocdAdminPassword", gitops.admin_password)
+    pulumi.export("helloUrl", f"{edge.scheme}://hello.{settings.edge.domain}")
+    hostnames = sorted(
+        f"{host}.{settings.edge.domain}"
+        for host in ("argocd", "grafana", "hello", *(app.name for app in settings.apps))
+    )
+    pulumi.export("hostnames", hostnames)
+    # An NLB has DNS names, not fixed addresses: `python -m app_platform.hosts` resolves one.
+    pulumi.export(
+        "hostsLine",
+        edge.load_balancer_hostname.apply(lambda lb: f"<address of {lb}> {' '.join(hostnames)}"),
+    )
 
     refs = PlatformRefs(
         provider=cluster.provider,

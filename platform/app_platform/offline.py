@@ -313,7 +313,8 @@ def _random_password(name: str, inputs: dict) -> dict:
     # Deterministic stand-ins; a bcrypt hash has this shape ($2a$, cost, 53 characters).
     digest = hashlib.sha256(name.encode()).hexdigest()
     length = int(inputs.get("length") or 16)
-    return {"result": (digest * 4)[:length], "bcryptHash": f"$2a$10${(digest * 2)[:53]}"}
+    salted = hashlib.sha256(f"bcrypt:{name}".encode()).hexdigest()
+    return {"result": (digest * 4)[:length], "bcryptHash": f"$2a$10${(salted * 2)[:53]}"}
 
 
 def _rds_instance(mocks: Mocks, name: str, inputs: dict) -> dict:
@@ -386,6 +387,9 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
     "kubernetes:core/v1:Service": lambda m, n, i: _service(m, i),
     "kubernetes:helm.sh/v3:Release": lambda m, n, i: _helm_release(i),
     "random:index/randomPassword:RandomPassword": lambda m, n, i: _random_password(n, i),
+    "random:index/randomId:RandomId": lambda m, n, i: {
+        "hex": hashlib.sha256(n.encode()).hexdigest()[: 2 * int(i.get("byteLength") or 8)]
+    },
     "aws:rds/instance:Instance": _rds_instance,
     "pulumi:pulumi:StackReference": _stack_reference,
 }

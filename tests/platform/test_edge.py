@@ -57,7 +57,11 @@ def test_load_balancer_controller_role_is_only_for_its_service_account(dev):
 
 
 def test_load_balancer_controller_policy_is_the_documented_one(dev):
-    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    policy = json.loads(
+        dev.one("aws:iam/rolePolicy:RolePolicy", "platform-dev-load-balancer-controller").inputs[
+            "policy"
+        ]
+    )
     statements = policy["Statement"]
     assert len(statements) == 16
     actions = {a for s in statements for a in s["Action"]}
@@ -148,7 +152,10 @@ def test_nlb_waits_for_the_controller_and_goes_before_it(dev):
     assert dev.depends_on(service, dev.one(GATEWAY))
     # Envoy Gateway (and every Service it makes) also goes before the controller on destroy.
     assert dev.depends_on(dev.one(RELEASE, "platform-dev-envoy-gateway"), controller)
-    assert dev.depends_on(controller, dev.one("aws:iam/rolePolicy:RolePolicy"))
+    assert dev.depends_on(
+        controller,
+        dev.one("aws:iam/rolePolicy:RolePolicy", "platform-dev-load-balancer-controller"),
+    )
     for group in dev.of_type("eks:index:ManagedNodeGroup"):
         assert dev.depends_on(controller, group)
 

@@ -1,0 +1,225 @@
+"""GitOps: Argo CD, its route, and an ApplicationSet delivering every app directory of a repo."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bcrypt
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from app_platform import charts
+from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
+from app_platform.observability import http_route_spec
+
+NAMESPACE = "argocd"
+RELEASE = "argocd"
+# Object names start with this (e.g. Service `argocd-server`) instead of `argocd-argo-cd-`.
+FULLNAME = "argocd"
+SERVER_SERVICE = f"{FULLNAME}-server"
+SERVER_PORT = 80
+ARGOCD_HOST = "argocd"
+PASSWORD_LENGTH = 24
+BCRYPT_COST = 10
+BCRYPT_SALT_BYTES = 16
+IN_CLUSTER = "https://kubernetes.default.svc"
+# Plain manifests in git cannot know the stack's domain or Gateway. Each app directory's
+# kustomization takes them from a ConfigMap of this name (gitops/apps/hello-world shows how,
+# with kustomize replacements); the ApplicationSet patches in this stack's values.
+PLATFORM_CONFIG_MAP = "platform"
+
+
+@dataclass(frozen=True)
+class GitOpsArgs:
+    provider: k8s.Provider
+    domain: str
+    repo_url: str
+    path: str
+    revision: str
+    gateway_name: str
+    gateway_namespace: str
+    route_namespace_labels: dict[str, str]
+    scheme: str = "http"
+    # None: generate one.
+    admin_password: pulumi.Input[str] | None = None
+    # Gateway API CRDs and the monitoring stack (its CRDs decide which ServiceMonitors Argo CD
+    # renders): wait for them.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class GitOps(pulumi.ComponentResource):
+    """Owns the argocd namespace, the Argo CD release (server plain HTTP behind the Gateway,
+    controllers on the system nodes, admin password as a bcrypt hash), its HTTPRoute at
+    `argocd.<domain>`, and an ApplicationSet that makes one Application per directory under
+    `path` of the git repository, deployed to the namespace of the directory's name.
+
+    Gives `url`, `admin_password` (secret), `namespace` and `crds_ready` (resources to depend on
+    before creating argoproj.io custom resources).
+    """
+
+    url: str
+    admin_password: pulumi.Output[str]
+    namespace: str
+    crds_ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: GitOpsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("app-platform:gitops:GitOps", name, None, opts)
+        self._args = args
+        self.namespace = NAMESPACE
+        self.host = f"{ARGOCD_HOST}.{args.domain}"
+        self.url = f"{args.scheme}://{self.host}"
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-argocd",
+            metadata={"name": NAMESPACE, "labels": args.route_namespace_labels},
+            opts=self._opts(depends_on=list(args.depends_on)),
+        )
+        password, password_hash = self._admin_password(name)
+        self.admin_password = pulumi.Output.secret(password)
+        self.release = charts.release(
+            f"{name}-argocd",
+            charts.ARGO_CD,
+            release_name=RELEASE,
+            namespace=NAMESPACE,
+            values=pulumi.Output.secret(password_hash).apply(self.values),
+            opts=self._opts(depends_on=[namespace, *args.depends_on]),
+        )
+        self.crds_ready: list[pulumi.Resource] = [self.release]
+        k8s.apiextensions.CustomResource(
+            f"{name}-argocd-route",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata={"name": "argocd-server", "namespace": NAMESPACE},
+            spec=http_route_spec(
+                args.gateway_name, args.gateway_namespace, self.host, SERVER_SERVICE, SERVER_PORT
+            ),
+            opts=self._opts(depends_on=[self.release, *args.depends_on]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-apps",
+            api_version="argoproj.io/v1alpha1",
+            kind="ApplicationSet",
+            metadata={"name": "apps", "namespace": NAMESPACE},
+            spec=self.application_set_spec(),
+            opts=self._opts(depends_on=self.crds_ready),
+        )
+        self.register_outputs(
+            {"url": self.url, "admin_password": self.admin_password, "namespace": self.namespace}
+        )
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
+
+    def _admin_password(self, name: str) -> tuple[pulumi.Input[str], pulumi.Output[str]]:
+        """The admin password and the bcrypt hash Argo CD wants, both stable across runs."""
+        if self._args.admin_password is None:
+            generated = random.RandomPassword(
+                f"{name}-argocd-admin",
+                length=PASSWORD_LENGTH,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return generated.result, generated.bcrypt_hash
+        # A salt kept in state: hashing the configured password again gives the same hash, so
+        # an unchanged password never upgrades the release.
+        salt = random.RandomId(
+            f"{name}-argocd-admin-salt",
+            byte_length=BCRYPT_SALT_BYTES,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        password_hash = pulumi.Output.all(self._args.admin_password, salt.hex).apply(
+            lambda v: bcrypt_hash(v[0], bytes.fromhex(v[1]))
+        )
+        return self._args.admin_password, password_hash
+
+    def values(self, password_hash: str) -> dict[str, Any]:
+        on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
+        return {
+            "fullnameOverride": FULLNAME,
+            "global": {"domain": self.host, **on_system_nodes},
+            "configs": {
+                # TLS ends at the NLB (or nowhere, on a .test domain); the server speaks HTTP to
+                # the Gateway instead of redirecting to its own self-signed HTTPS.
+                "params": {"server.insecure": True},
+                "secret": {"argocdServerAdminPassword": password_hash},
+            },
+            # Logins are the admin account only; no SSO provider is configured.
+            "dex": {"enabled": False},
+        }
+
+    def platform_data(self) -> dict[str, str]:
+        """What an app's manifests may need from the platform (the `platform` ConfigMap)."""
+        return {
+            "domain": self._args.domain,
+            "gatewayName": self._args.gateway_name,
+            "gatewayNamespace": self._args.gateway_namespace,
+        }
+
+    def application_set_spec(self) -> dict[str, Any]:
+        args = self._args
+        return {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [
+                {
+                    "git": {
+                        "repoURL": args.repo_url,
+                        "revision": args.revision,
+                        "directories": [{"path": f"{args.path}/*"}],
+                    }
+                }
+            ],
+            "template": {
+                "metadata": {"name": "{{.path.basename}}"},
+                "spec": {
+                    "project": "default",
+                    "source": {
+                        "repoURL": args.repo_url,
+                        "targetRevision": args.revision,
+                        "path": "{{.path.path}}",
+                        "kustomize": {
+                            "patches": [
+                                {
+                                    "target": {"kind": "ConfigMap", "name": PLATFORM_CONFIG_MAP},
+                                    "patch": json.dumps(
+                                        [
+                                            {
+                                                "op": "replace",
+                                                "path": "/data",
+                                                "value": self.platform_data(),
+                                            }
+                                        ]
+                                    ),
+                                }
+                            ]
+                        },
+                    },
+                    "destination": {"server": IN_CLUSTER, "namespace": "{{.path.basename}}"},
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+                        # The namespace may attach routes to the shared Gateway.
+                        "managedNamespaceMetadata": {"labels": args.route_namespace_labels},
+                    },
+                },
+            },
+        }
+
+
+def bcrypt_hash(password: str, salt: bytes) -> str:
+    """bcrypt of `password` with a given 16-byte salt, in the `$2a$` form Argo CD reads."""
+    # bcrypt's base64 is standard base64 over another alphabet, without padding.
+    encoded = base64.b64encode(salt).decode().rstrip("=")
+    salt_text = encoded.translate(
+        str.maketrans(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        )
+    )
+    full_salt = f"$2a${BCRYPT_COST:02d}${salt_text}".encode()
+    return bcrypt.hashpw(password.encode(), full_salt).decode()

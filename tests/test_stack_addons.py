@@ -1,0 +1,160 @@
+"""The platform add-ons as a whole: pins and values against upstream, CRD order, destroy order,
+first-deployment preview, URLs and the hosts line."""
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from app_platform import charts, hosts, offline
+from tests.upstream import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = "kubernetes:helm.sh/v3:Release"
+# Which release installs the CRDs of each API group.
+CRD_SOURCES = {
+    "gateway.networking.k8s.io": "platform-dev-envoy-gateway",
+    "gateway.envoyproxy.io": "platform-dev-envoy-gateway",
+    "monitoring.coreos.com": "platform-dev-kube-prometheus-stack",
+    "argoproj.io": "platform-dev-argocd",
+}
+
+
+def custom_resources(recording):
+    """Resources of a custom (CRD-defined) kind: kubernetes:<group>/<version>:<Kind>."""
+    for resource in recording.resources:
+        if resource.type.startswith("kubernetes:") and resource.custom:
+            group = resource.type.split(":")[1].rsplit("/", 1)[0]
+            if group in CRD_SOURCES:
+                yield group, resource
+
+
+def plain(value):
+    return value["__secret__"] if isinstance(value, dict) and "__secret__" in value else value
+
+
+def test_pinned_versions_are_the_ones_checked_upstream():
+    assert {pin.name: pin.version for pin in charts.ALL} == checks.pinned_chart_versions()
+
+
+def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
+    releases = dev.of_type(RELEASE)
+    pins = {pin.chart: pin for pin in charts.ALL}
+    assert len(releases) >= len(charts.ALL)
+    for release in releases:
+        pin = pins.get(release.inputs["chart"])
+        if pin is None:  # a release of an app, not of the platform
+            continue
+        assert release.inputs["version"] == pin.version, release.name
+        assert checks.unknown_values_keys(pin.name, plain(release.inputs["values"])) == [], (
+            release.name
+        )
+        assert release.inputs["timeout"] >= charts.DEFAULT_TIMEOUT_SECONDS, release.name
+
+
+def test_every_custom_resource_matches_its_crd_and_waits_for_it(dev):
+    found = list(custom_resources(dev))
+    assert {group for group, _ in found} == set(CRD_SOURCES)
+    for group, resource in found:
+        obj = {key: resource.inputs[key] for key in ("apiVersion", "kind", "metadata", "spec")}
+        assert checks.crd_errors(obj) == [], resource.name
+        assert dev.depends_on(resource, dev.one(RELEASE, CRD_SOURCES[group])), resource.name
+
+
+def test_load_balancer_goes_before_its_controller_the_nodes_and_the_network(dev):
+    """Destroy runs in reverse dependency order: everything the NLB Service depends on is
+    deleted after it, and Pulumi waits for the Service (held by the controller's finalizer
+    until the NLB is gone) before deleting any of them."""
+    nlb = dev.one("kubernetes:core/v1:Service", "platform-dev-load-balancer")
+    controller = dev.one(RELEASE, "platform-dev-load-balancer-controller")
+    later = [
+        controller,
+        dev.one("aws:iam/rolePolicy:RolePolicy", "platform-dev-load-balancer-controller"),
+        *dev.of_type("eks:index:ManagedNodeGroup"),
+        dev.one("eks:index:Cluster"),
+        dev.one("aws:ec2/vpc:Vpc"),
+        *dev.of_type("aws:ec2/subnet:Subnet"),
+    ]
+    for resource in later:
+        assert dev.depends_on(nlb, resource), resource.name
+    # Envoy Gateway and every release that could own a Service of type LoadBalancer also go
+    # before the controller.
+    assert dev.depends_on(dev.one(RELEASE, "platform-dev-envoy-gateway"), controller)
+    # Nothing the controller needs goes before it.
+    assert not dev.depends_on(controller, nlb)
+
+
+def test_platform_charts_install_in_order(dev):
+    def release(name):
+        return dev.one(RELEASE, f"platform-dev-{name}")
+
+    order = ["load-balancer-controller", "envoy-gateway", "kube-prometheus-stack", "argocd"]
+    for earlier, later in itertools.pairwise(order):
+        assert dev.depends_on(release(later), release(earlier)), (later, earlier)
+    storage = dev.one("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert dev.depends_on(release("kube-prometheus-stack"), storage)
+
+
+def test_first_deployment_previews_with_everything_unknown(dev):
+    preview = offline.run(ROOT, "dev", preview=True)
+    assert sorted(r.urn for r in preview.resources) == sorted(r.urn for r in dev.resources)
+    for name in ("loadBalancerHostname", "kubeconfig", "oidcProviderArn"):
+        assert preview.outputs[name].known is False, name
+    assert preview.outputs["argocdUrl"].value == "http://argocd.dev.app-platform.test"
+
+
+def test_stack_outputs_give_urls_hosts_and_secret_passwords(dev):
+    outputs = dev.outputs
+    domain = "dev.app-platform.test"
+    assert outputs["argocdUrl"].value == f"http://argocd.{domain}"
+    assert outputs["grafanaUrl"].value == f"http://grafana.{domain}"
+    assert outputs["helloUrl"].value == f"http://hello.{domain}"
+    assert outputs["appUrls"].value["comments"] == f"http://comments.{domain}"
+    assert {f"{h}.{domain}" for h in ("argocd", "grafana", "hello", "comments")} <= set(
+        outputs["hostnames"].value
+    )
+    line = outputs["hostsLine"].value
+    assert outputs["loadBalancerHostname"].value in line
+    assert line.endswith(" ".join(outputs["hostnames"].value))
+    for name in ("argocdAdminPassword", "grafanaAdminPassword"):
+        assert outputs[name].secret and outputs[name].value, name
+
+
+def test_hosts_line_resolves_the_load_balancer(dev, tmp_path, monkeypatch, capsys):
+    outputs = {name: output.value for name, output in dev.outputs.items()}
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs))
+    resolved = []
+    monkeypatch.setattr(hosts, "resolve", lambda name: resolved.append(name) or "203.0.113.10")
+    hosts_file = tmp_path / "hosts"
+    hosts_file.write_text("127.0.0.1 localhost\n203.0.113.9 old.test # app-platform\n")
+
+    assert (
+        hosts.main(["--outputs", str(outputs_file), "--write", "--hosts-file", str(hosts_file)])
+        == 0
+    )
+    assert (
+        hosts.main(["--outputs", str(outputs_file), "--write", "--hosts-file", str(hosts_file)])
+        == 0
+    )
+
+    assert resolved == [outputs["loadBalancerHostname"]] * 2
+    expected = f"203.0.113.10 {' '.join(outputs['hostnames'])} # app-platform"
+    assert hosts_file.read_text() == f"127.0.0.1 localhost\n{expected}\n"
+    assert capsys.readouterr().out.splitlines() == [expected, expected]
+
+
+def test_hosts_fails_clearly_before_the_first_deployment(tmp_path, capsys):
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text("{}")
+    assert hosts.main(["--outputs", str(outputs_file)]) == 1
+    assert "run pulumi up" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["198.51.100.7"])
+def test_hosts_line_format(address):
+    line = hosts.hosts_line(
+        {"loadBalancerHostname": "nlb.example", "hostnames": ["a.test", "b.test"]}, address
+    )
+    assert line == f"{address} a.test b.test # app-platform"

@@ -1,0 +1,119 @@
+"""The apps in the stacks: the dev platform stack runs the comments API on its own platform, and
+an app stack runs its apps on a platform stack's outputs (a StackReference, mocked with the
+dev stack's offline outputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app_platform import offline
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "app-platform:app:App"
+PLATFORM_STACK = "organization/app-platform/dev"
+
+
+@pytest.fixture(scope="module")
+def hello(dev: offline.Recording) -> offline.Recording:
+    outputs = {name: output.value for name, output in dev.outputs.items()}
+    offline.STACK_REFERENCE_OUTPUTS[PLATFORM_STACK] = outputs
+    try:
+        return offline.run(ROOT, "hello-app")
+    finally:
+        offline.STACK_REFERENCE_OUTPUTS.pop(PLATFORM_STACK, None)
+
+
+def test_dev_runs_the_comments_api_on_its_platform(dev):
+    dev.one(APP, "platform-dev-comments")
+    assert dev.outputs["appUrls"].value == {"comments": "http://comments.dev.app-platform.test"}
+    route = dev.one(
+        "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "platform-dev-comments-route"
+    )
+    gateway = dev.one("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    assert route.inputs["spec"]["parentRefs"] == [
+        {
+            "name": gateway.inputs["metadata"]["name"],
+            "namespace": gateway.inputs["metadata"]["namespace"],
+        }
+    ]
+    # Routes wait for the Gateway API CRDs and monitors for the Prometheus Operator's.
+    releases = dev.of_type("kubernetes:helm.sh/v3:Release")
+    assert any(dev.depends_on(route, release) for release in releases)
+
+
+def test_comments_database_lives_in_the_platform_network(dev):
+    db = dev.one("aws:rds/instance:Instance").inputs
+    subnets = dev.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"]
+    assert subnets == dev.outputs["privateSubnetIds"].value
+    rule = dev.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
+    assert rule["referencedSecurityGroupId"] == dev.outputs["nodeSecurityGroupId"].value
+    assert db["storageEncrypted"] is True and db["backupRetentionPeriod"] == 7
+    # dev is throwaway: no deletion protection and no final snapshot, as its config says.
+    assert db["deletionProtection"] is False and db["skipFinalSnapshot"] is True
+
+
+def test_comments_pods_admit_only_the_platforms_proxies_and_prometheus(dev):
+    policy = dev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    allowed = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in policy["ingress"]
+        for peer in rule["from"]
+    }
+    assert allowed == {
+        dev.outputs["proxyNamespace"].value,
+        dev.outputs["monitoringNamespace"].value,
+    }
+
+
+def test_platform_stack_exports_what_app_stacks_read(dev):
+    for key in (
+        "kubeconfig",
+        "gatewayName",
+        "gatewayNamespace",
+        "domain",
+        "urlScheme",
+        "proxyNamespace",
+        "monitoringNamespace",
+        "routeNamespaceLabels",
+        "vpcId",
+        "privateSubnetIds",
+        "nodeSecurityGroupId",
+    ):
+        assert key in dev.outputs, key
+    assert dev.outputs["kubeconfig"].secret is True
+
+
+def test_app_stack_deploys_only_its_apps(hello):
+    types = set(hello.count_by_type())
+    assert not any(t.startswith(("aws:", "eks:")) for t in types)
+    assert "kubernetes:helm.sh/v3:Release" not in types
+    assert [r.name for r in hello.of_type(APP)] == ["platform-hello-app-hello"]
+
+
+def test_app_stack_uses_the_platform_stacks_outputs(dev, hello):
+    route = hello.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").inputs["spec"]
+    assert route["parentRefs"] == [
+        {
+            "name": dev.outputs["gatewayName"].value,
+            "namespace": dev.outputs["gatewayNamespace"].value,
+        }
+    ]
+    assert route["hostnames"] == ["hello.dev.app-platform.test"]
+    assert hello.outputs["appUrls"].value == {"hello": "http://hello.dev.app-platform.test"}
+    namespace = hello.one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
+    assert dev.outputs["routeNamespaceLabels"].value.items() <= namespace.items()
+
+
+def test_app_stack_reaches_the_cluster_with_the_secret_kubeconfig(hello):
+    provider = hello.one("pulumi:providers:kubernetes").inputs
+    assert "__secret__" in str(provider["kubeconfig"])
+    app = hello.one(APP)
+    assert all(r.type.startswith("kubernetes:") for r in hello.descendants(app))
+
+
+def test_fixed_replicas_app_has_no_autoscaler(hello):
+    assert hello.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []
+    deployment = hello.one("kubernetes:apps/v1:Deployment").inputs["spec"]
+    assert deployment["replicas"] == 2

@@ -58,6 +58,13 @@ outputs: ## Show STACK's outputs
 	$(need_pulumi)
 	pulumi stack output --stack $(STACK)
 
+hosts: $(READY) ## Map the stack's hostnames to its load balancer in /etc/hosts (asks for sudo)
+	$(need_pulumi)
+	pulumi stack output --json --stack $(STACK) > .stack-outputs.json
+	@trap 'rm -f .stack-outputs.json' EXIT; \
+	  $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json && \
+	  sudo $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json --write
+
 kubeconfig: ## Write the cluster's kubeconfig into ~/.kube/config (aws eks update-kubeconfig)
 	$(need_pulumi)
 	$$(pulumi stack output kubeconfigCommand --stack $(STACK))

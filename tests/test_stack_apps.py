@@ -16,11 +16,11 @@ PLATFORM_STACK = "organization/app-platform/dev"
 
 
 @pytest.fixture(scope="module")
-def hello(dev: offline.Recording) -> offline.Recording:
+def podinfo(dev: offline.Recording) -> offline.Recording:
     outputs = {name: output.value for name, output in dev.outputs.items()}
     offline.STACK_REFERENCE_OUTPUTS[PLATFORM_STACK] = outputs
     try:
-        return offline.run(ROOT, "hello-app")
+        return offline.run(ROOT, "podinfo")
     finally:
         offline.STACK_REFERENCE_OUTPUTS.pop(PLATFORM_STACK, None)
 
@@ -85,35 +85,35 @@ def test_platform_stack_exports_what_app_stacks_read(dev):
     assert dev.outputs["kubeconfig"].secret is True
 
 
-def test_app_stack_deploys_only_its_apps(hello):
-    types = set(hello.count_by_type())
+def test_app_stack_deploys_only_its_apps(podinfo):
+    types = set(podinfo.count_by_type())
     assert not any(t.startswith(("aws:", "eks:")) for t in types)
     assert "kubernetes:helm.sh/v3:Release" not in types
-    assert [r.name for r in hello.of_type(APP)] == ["platform-hello-app-hello"]
+    assert [r.name for r in podinfo.of_type(APP)] == ["platform-podinfo-podinfo"]
 
 
-def test_app_stack_uses_the_platform_stacks_outputs(dev, hello):
-    route = hello.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").inputs["spec"]
+def test_app_stack_uses_the_platform_stacks_outputs(dev, podinfo):
+    route = podinfo.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").inputs["spec"]
     assert route["parentRefs"] == [
         {
             "name": dev.outputs["gatewayName"].value,
             "namespace": dev.outputs["gatewayNamespace"].value,
         }
     ]
-    assert route["hostnames"] == ["hello.dev.app-platform.test"]
-    assert hello.outputs["appUrls"].value == {"hello": "http://hello.dev.app-platform.test"}
-    namespace = hello.one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
+    assert route["hostnames"] == ["podinfo.dev.app-platform.test"]
+    assert podinfo.outputs["appUrls"].value == {"podinfo": "http://podinfo.dev.app-platform.test"}
+    namespace = podinfo.one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
     assert dev.outputs["routeNamespaceLabels"].value.items() <= namespace.items()
 
 
-def test_app_stack_reaches_the_cluster_with_the_secret_kubeconfig(hello):
-    provider = hello.one("pulumi:providers:kubernetes").inputs
+def test_app_stack_reaches_the_cluster_with_the_secret_kubeconfig(podinfo):
+    provider = podinfo.one("pulumi:providers:kubernetes").inputs
     assert "__secret__" in str(provider["kubeconfig"])
-    app = hello.one(APP)
-    assert all(r.type.startswith("kubernetes:") for r in hello.descendants(app))
+    app = podinfo.one(APP)
+    assert all(r.type.startswith("kubernetes:") for r in podinfo.descendants(app))
 
 
-def test_fixed_replicas_app_has_no_autoscaler(hello):
-    assert hello.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []
-    deployment = hello.one("kubernetes:apps/v1:Deployment").inputs["spec"]
+def test_fixed_replicas_app_has_no_autoscaler(podinfo):
+    assert podinfo.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []
+    deployment = podinfo.one("kubernetes:apps/v1:Deployment").inputs["spec"]
     assert deployment["replicas"] == 2

@@ -20,7 +20,7 @@ def recordings(dev: offline.Recording) -> dict[str, offline.Recording]:
     platform_outputs = {name: output.value for name, output in dev.outputs.items()}
     offline.STACK_REFERENCE_OUTPUTS["organization/app-platform/dev"] = platform_outputs
     try:
-        return {"dev": dev, "hello-app": offline.run(ROOT, "hello-app")}
+        return {"dev": dev, "podinfo": offline.run(ROOT, "podinfo")}
     finally:
         offline.STACK_REFERENCE_OUTPUTS.pop("organization/app-platform/dev", None)
 

@@ -13,7 +13,7 @@ from app_platform import config, render
 from tests.upstream import checks
 
 # Every stack file in the repository: the platform stack and the example app stack.
-STACKS = ("dev", "hello-app")
+STACKS = ("dev", "podinfo")
 
 # Pulumi.yaml's default cluster version; kubernetes-validate 1.37.0 ships schemas up to 1.37.
 KUBERNETES_VERSION = "1.35"

@@ -219,11 +219,11 @@ def test_bad_app_config_stops_the_program_before_any_resource(run_stack):
 # App stacks
 # ------------------------------------------------------------------------------------------
 
-APP_STACK_FILE = ROOT / "Pulumi.hello-app.yaml"
+APP_STACK_FILE = ROOT / "Pulumi.podinfo.yaml"
 
 
 def app_stack_raw(**changes: object) -> dict:
-    values = offline.load_stack_config(ROOT, "hello-app").values
+    values = offline.load_stack_config(ROOT, "podinfo").values
     raw = {key.split(":", 1)[1]: v for key, v in values.items() if key.startswith("app-platform:")}
     raw.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in changes.items()})
     return raw
@@ -231,11 +231,11 @@ def app_stack_raw(**changes: object) -> dict:
 
 def test_example_app_stack_names_its_platform_and_apps():
     settings = config.parse_app_stack(
-        app_stack_raw(), stack="hello-app", region="us-east-1", base_dir=ROOT
+        app_stack_raw(), stack="podinfo", region="us-east-1", base_dir=ROOT
     )
     assert settings.platform_stack == "organization/app-platform/dev"
-    assert [a.name for a in settings.apps] == ["hello"]
-    assert settings.prefix == "platform-hello-app"
+    assert [a.name for a in settings.apps] == ["podinfo"]
+    assert settings.prefix == "platform-podinfo"
     declared = yaml.safe_load(APP_STACK_FILE.read_text())["config"]
     assert "app-platform:publicAccessCidrs" not in declared  # no platform settings needed
 
@@ -243,12 +243,12 @@ def test_example_app_stack_names_its_platform_and_apps():
 def test_platform_stack_must_be_fully_qualified():
     with pytest.raises(config.ConfigError) as raised:
         config.parse_app_stack(
-            app_stack_raw(platformStack="dev"), stack="hello-app", region="us-east-1"
+            app_stack_raw(platformStack="dev"), stack="podinfo", region="us-east-1"
         )
     assert "'platformStack' = \"dev\" is not valid: expected a fully qualified" in str(raised.value)
 
 
 def test_an_app_stack_without_apps_is_refused():
     with pytest.raises(config.ConfigError) as raised:
-        config.parse_app_stack(app_stack_raw(apps={}), stack="hello-app", region="us-east-1")
+        config.parse_app_stack(app_stack_raw(apps={}), stack="podinfo", region="us-east-1")
     assert "'apps' = {} is not valid: expected at least one app" in str(raised.value)

@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # The same virtualenv Pulumi uses (Pulumi.yaml: runtime.options.virtualenv).
 READY := $(VENV)/.installed
 
-.PHONY: help setup test lint format plan preview up destroy kubeconfig hosts outputs
+.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r tests/requirements.txt -r apps/comments/requirements.txt
 	touch $@
 
-setup: $(READY) ## Create ./venv with the program, the library and the test tools
+setup: $(READY) $(POLICY_READY) ## Create ./venv with the program, the library and the test tools
 
 plan: $(READY) ## Offline plan of STACK (default dev): no cloud account needed; JSON=plan.json also writes JSON
 	$(BIN)/python -m app_platform.plan --stack $(STACK) $(if $(JSON),--json $(JSON))
@@ -37,34 +37,37 @@ format: $(READY) ## Format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-define need_pulumi
+# Checked before anything is installed, so a missing tool is said at once.
+cli:
 	@command -v pulumi >/dev/null || { echo "This target needs the Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/ (then 'pulumi login')"; exit 1; }
 	@command -v aws >/dev/null || { echo "This target needs the AWS CLI v2 with credentials (aws sts get-caller-identity)"; exit 1; }
-endef
 
-preview: $(READY) ## pulumi preview of STACK
-	$(need_pulumi)
-	pulumi preview --stack $(STACK) --diff
+# The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml), made here.
+POLICY_READY := policy/venv/.installed
+$(POLICY_READY): policy/requirements.txt
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
 
-up: $(READY) ## pulumi up of STACK
-	$(need_pulumi)
-	pulumi up --stack $(STACK)
+POLICY := --policy-pack policy $(if $(wildcard policy/config.$(STACK).json),--policy-pack-config policy/config.$(STACK).json)
 
-destroy: ## pulumi destroy of STACK
-	$(need_pulumi)
+preview: cli $(READY) $(POLICY_READY) ## pulumi preview of STACK, with the policy pack enforced
+	pulumi preview --stack $(STACK) --diff $(POLICY)
+
+up: cli $(READY) $(POLICY_READY) ## pulumi up of STACK, with the policy pack enforced
+	pulumi up --stack $(STACK) $(POLICY)
+
+destroy: cli ## pulumi destroy of STACK
 	pulumi destroy --stack $(STACK)
 
-outputs: ## Show STACK's outputs
-	$(need_pulumi)
+outputs: cli ## Show STACK's outputs
 	pulumi stack output --stack $(STACK)
 
-hosts: $(READY) ## Map the stack's hostnames to its load balancer in /etc/hosts (asks for sudo)
-	$(need_pulumi)
+hosts: cli $(READY) ## Map the stack's hostnames to its load balancer in /etc/hosts (asks for sudo)
 	pulumi stack output --json --stack $(STACK) > .stack-outputs.json
 	@trap 'rm -f .stack-outputs.json' EXIT; \
 	  $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json && \
 	  sudo $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json --write
 
-kubeconfig: ## Write the cluster's kubeconfig into ~/.kube/config (aws eks update-kubeconfig)
-	$(need_pulumi)
+kubeconfig: cli ## Write the cluster's kubeconfig into ~/.kube/config (aws eks update-kubeconfig)
 	$$(pulumi stack output kubeconfigCommand --stack $(STACK))

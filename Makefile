@@ -26,8 +26,8 @@ setup: $(READY) $(POLICY_READY) ## Create ./venv with the program, the library a
 plan: $(READY) ## Offline plan of STACK (default dev): no cloud account needed; JSON=plan.json also writes JSON
 	$(BIN)/python -m app_platform.plan --stack $(STACK) $(if $(JSON),--json $(JSON))
 
-test: $(READY) ## Run every test (offline; PostgreSQL tests need its server binaries)
-	$(BIN)/python -m pytest
+test: $(READY) $(CHECKOV) ## Run every test (offline; PostgreSQL tests need its server binaries)
+	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest
 
 lint: $(READY) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -1,12 +1,15 @@
 """Shared fixtures: the program's stacks run offline once per test session."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from app_platform import offline
+from app_platform import config, offline
 
 ROOT = Path(__file__).resolve().parent.parent
+# The zones the config tests pretend the region has.
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +26,31 @@ def run_stack():
         return offline.run(ROOT, stack, overrides, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def parse_config():
+    """Validate the dev stack's config with some keys changed, as the CLI would hand them over:
+    `parse_config(natGateways="perAz", spotInstanceTypes=[...])`; None unsets a key."""
+
+    def parse(**changes) -> config.PlatformSettings:
+        values = offline.load_stack_config(ROOT, "dev").values
+        raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("app-platform:")}
+        raw.update(
+            {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in changes.items()}
+        )
+        return config.parse(raw, stack="dev", region="us-east-1", zones=ZONES, base_dir=ROOT)
+
+    return parse
+
+
+@pytest.fixture
+def config_error(parse_config):
+    """The message of the ConfigError that the dev config with these changes raises."""
+
+    def error(**changes) -> str:
+        with pytest.raises(config.ConfigError) as raised:
+            parse_config(**changes)
+        return str(raised.value)
+
+    return error

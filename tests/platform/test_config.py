@@ -1,7 +1,6 @@
 """Config validation: every mistake stops the program before anything is registered, and says
 which key, which value, and what is accepted."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,33 +9,12 @@ import yaml
 from app_platform import config, offline
 
 ROOT = Path(__file__).resolve().parents[2]
-ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
 
-def defaults() -> dict[str, str]:
-    """The raw values the CLI would hand over for a stack that sets only the required keys."""
-    values = offline.load_stack_config(ROOT, "dev").values
-    return {key.split(":", 1)[1]: v for key, v in values.items() if key.startswith("app-platform:")}
-
-
-def parse(**changes) -> config.PlatformSettings:
-    raw = defaults()
-    raw.update(
-        {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in changes.items()}
-    )
-    return config.parse(raw, stack="dev", region="us-east-1", zones=ZONES)
-
-
-def error_of(**changes) -> str:
-    with pytest.raises(config.ConfigError) as raised:
-        parse(**changes)
-    return str(raised.value)
-
-
-def test_dev_defaults_are_valid():
-    settings = parse()
+def test_dev_defaults_are_valid(parse_config):
+    settings = parse_config()
     assert settings.prefix == "platform-dev"
-    assert settings.network.availability_zones == tuple(ZONES)
+    assert settings.network.availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
     assert len(settings.cluster.spot.instance_types) >= config.MIN_SPOT_INSTANCE_TYPES
 
 
@@ -110,12 +88,12 @@ def test_dev_defaults_are_valid():
         ),
     ],
 )
-def test_each_mistake_names_key_value_and_what_is_accepted(changes, expected):
-    assert expected in error_of(**changes)
+def test_each_mistake_names_key_value_and_what_is_accepted(config_error, changes, expected):
+    assert expected in config_error(**changes)
 
 
-def test_all_mistakes_are_reported_at_once():
-    message = error_of(natGateways="double", kubernetesVersion="1.20", spotInstanceTypes=[])
+def test_all_mistakes_are_reported_at_once(config_error):
+    message = config_error(natGateways="double", kubernetesVersion="1.20", spotInstanceTypes=[])
     assert "natGateways" in message and "kubernetesVersion" in message
     assert "spotInstanceTypes" in message
 
@@ -137,12 +115,12 @@ def test_missing_region_is_refused(run_stack):
         run_stack({"aws:region": None})
 
 
-def test_valid_admin_role_arns_pass():
+def test_valid_admin_role_arns_pass(parse_config):
     arns = [
         "arn:aws:iam::123456789012:role/platform-admins",
         "arn:aws:iam::123456789012:role/ci/deploy",
     ]
-    assert parse(adminRoleArns=arns).cluster.admin_role_arns == tuple(arns)
+    assert parse_config(adminRoleArns=arns).cluster.admin_role_arns == tuple(arns)
 
 
 def test_subnet_plan_fits_the_vpc_without_overlap():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import charts, config, edge, offline
+from app_platform import charts, edge, offline
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -181,18 +181,6 @@ def test_outputs_name_the_gateway_and_the_load_balancer(dev):
     assert dev.outputs["loadBalancerHostname"].value.endswith(".elb.us-east-1.amazonaws.com")
 
 
-def config_error(**changes) -> str:
-    raw = {
-        key.split(":", 1)[1]: value
-        for key, value in offline.load_stack_config(ROOT, "dev").values.items()
-        if key.startswith("app-platform:")
-    }
-    raw.update(changes)
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(raw, stack="dev", region="us-east-1", zones=["us-east-1a", "us-east-1b"])
-    return str(raised.value)
-
-
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -208,5 +196,5 @@ def config_error(**changes) -> str:
         ),
     ],
 )
-def test_edge_config_mistakes_are_refused(changes, expected):
+def test_edge_config_mistakes_are_refused(config_error, changes, expected):
     assert expected in config_error(**changes)

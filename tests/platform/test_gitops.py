@@ -7,7 +7,7 @@ import bcrypt
 import pytest
 import yaml
 
-from app_platform import config, gitops, offline
+from app_platform import gitops, offline
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,18 +176,6 @@ def test_hello_world_route_gets_the_stacks_host_and_gateway():
     assert set(platform["data"]) == set(data)  # every key the ApplicationSet patches in
 
 
-def config_error(**changes) -> str:
-    raw = {
-        key.split(":", 1)[1]: value
-        for key, value in offline.load_stack_config(ROOT, "dev").values.items()
-        if key.startswith("app-platform:")
-    }
-    raw.update(changes)
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(raw, stack="dev", region="us-east-1", zones=["us-east-1a", "us-east-1b"])
-    return str(raised.value)
-
-
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -198,7 +186,7 @@ def config_error(**changes) -> str:
         ({"argocdAdminPassword": "tiny"}, "'argocdAdminPassword' = [secret] is not valid"),
     ],
 )
-def test_gitops_config_mistakes_are_refused(changes, expected):
+def test_gitops_config_mistakes_are_refused(config_error, changes, expected):
     message = config_error(**changes)
     assert expected in message
     assert "tiny" not in message

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import config, observability, offline
+from app_platform import observability, offline
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,18 +210,6 @@ def test_apps_can_provision_their_own_dashboard(tmp_path):
     assert json.loads(config_map.inputs["data"]["comments.json"])["title"] == "Comments"
 
 
-def config_error(**changes) -> str:
-    raw = {
-        key.split(":", 1)[1]: value
-        for key, value in offline.load_stack_config(ROOT, "dev").values.items()
-        if key.startswith("app-platform:")
-    }
-    raw.update(changes)
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(raw, stack="dev", region="us-east-1", zones=["us-east-1a", "us-east-1b"])
-    return str(raised.value)
-
-
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -231,7 +219,7 @@ def config_error(**changes) -> str:
         ({"grafanaAdminPassword": "short"}, "'grafanaAdminPassword' = [secret] is not valid"),
     ],
 )
-def test_observability_config_mistakes_are_refused(changes, expected):
+def test_observability_config_mistakes_are_refused(config_error, changes, expected):
     message = config_error(**changes)
     assert expected in message
     assert "short" not in message.replace("'prometheusRetention'", "")  # never echo a password

@@ -186,17 +186,9 @@ class Cluster(pulumi.ComponentResource):
         """The EBS CSI driver add-on (Pod Identity role) and a default, encrypted gp3 class."""
         role = aws.iam.Role(
             f"{name}-ebs-csi",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "pods.eks.amazonaws.com"},
-                            "Action": ["sts:AssumeRole", "sts:TagSession"],
-                        }
-                    ],
-                }
+            # EKS Pod Identity also tags the session with the pod's namespace and account.
+            assume_role_policy=service_trust_policy(
+                "pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -259,18 +251,7 @@ class Cluster(pulumi.ComponentResource):
     def _node_role(self, name: str, child: pulumi.ResourceOptions) -> aws.iam.Role:
         role = aws.iam.Role(
             f"{name}-node",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com", "sts:AssumeRole"),
             opts=child,
         )
         for policy_arn in NODE_MANAGED_POLICIES:
@@ -349,6 +330,12 @@ class Cluster(pulumi.ComponentResource):
             else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
+
+
+def service_trust_policy(service: str, *actions: str) -> str:
+    """A trust policy letting one AWS service principal assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def service_account_role(

@@ -19,11 +19,18 @@ from urllib.parse import parse_qs, quote
 import orjson
 
 from . import metrics
+from .listcache import ListCache
 from .logs import AccessLog
 from .openapi import openapi_document
 from .settings import Settings
 from .storage import Storage, StorageUnavailableError, create_storage
-from .validation import MAX_BODY_BYTES, InvalidInputError, parse_new_comment, parse_page
+from .validation import (
+    MAX_BODY_BYTES,
+    InvalidInputError,
+    normalise_content_id,
+    parse_new_comment,
+    parse_page,
+)
 
 log = logging.getLogger("comments.app")
 
@@ -98,6 +105,8 @@ class CommentsApp:
         self.settings = settings
         self.storage: Storage | None = None
         self._openapi = orjson.dumps(openapi_document())
+        cache_bytes = settings.list_cache_mb * 1024 * 1024
+        self._list_cache = ListCache(cache_bytes) if cache_bytes else None
         # Access lines are info-level: LOG_LEVEL=warning or ACCESS_LOG=false turns them off.
         self._access_log = (
             AccessLog() if settings.access_log and settings.log_level in ("debug", "info") else None
@@ -257,15 +266,28 @@ class CommentsApp:
     async def list_comments(self, scope: Scope, content_id: str) -> Response:
         storage = self.storage
         assert storage is not None
+        try:
+            normalise_content_id(content_id)
+        except ValueError:  # could never have been stored (and PostgreSQL rejects NUL)
+            return self._not_found(content_id)
         query: bytes = scope["query_string"]
         if query:
             params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
             if "limit" in params or "after" in params:
                 return await self._list_page(storage, content_id, params)
+        cache = self._list_cache
+        if cache is not None:
+            entry = cache.get(content_id)
+            if entry is not None and await storage.last_id(content_id) == entry[0]:
+                metrics.LIST_CACHE_HITS.inc()
+                return Response(200, entry[1])
         rows = await storage.list_all(content_id)
         if not rows:
             return self._not_found(content_id)
-        return Response(200, orjson.dumps([{"email": e, "comment": c} for e, c in rows]))
+        body = orjson.dumps([{"email": e, "comment": c} for _, e, c in rows])
+        if cache is not None:
+            cache.put(content_id, rows[-1][0], len(rows), body)
+        return Response(200, body)
 
     async def _list_page(
         self, storage: Storage, content_id: str, params: dict[str, list[str]]

@@ -44,6 +44,10 @@ COMMENTS_CREATED = Counter(
     "comments_created",
     "Comments stored (acknowledged writes).",
 )
+LIST_CACHE_HITS = Counter(
+    "comments_list_cache_hits",
+    "Whole-list requests answered from the worker's list cache.",
+)
 
 # Label lookups take a lock and build a key; cache the children since the label sets are few.
 _children: dict[tuple[str, str, int], tuple[object, object]] = {}

@@ -64,6 +64,7 @@ class Settings:
     shutdown_timeout: int = 25
     keepalive_timeout: int = 5
     sqlite_synchronous: str = "NORMAL"
+    list_cache_mb: int = 64
     metrics_dir: str = ""
 
     @property
@@ -89,6 +90,7 @@ class Settings:
             "db_timeout": self.db_timeout,
             "shutdown_timeout": self.shutdown_timeout,
             "sqlite_synchronous": self.sqlite_synchronous,
+            "list_cache_mb": self.list_cache_mb,
         }
 
     @classmethod
@@ -125,6 +127,7 @@ class Settings:
             "sqlite_synchronous": get(
                 "SQLITE_SYNCHRONOUS", _choice(SQLITE_SYNC_MODES, str.upper), "NORMAL"
             ),
+            "list_cache_mb": get("LIST_CACHE_MB", _int_in(0, 4096), 64),
             "metrics_dir": get("PROMETHEUS_MULTIPROC_DIR", str, ""),
         }
         if errors:

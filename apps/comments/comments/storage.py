@@ -31,8 +31,7 @@ from .validation import NewComment
 
 log = logging.getLogger("comments.storage")
 
-Row = tuple[str, str]  # (email, comment)
-PageRow = tuple[int, str, str]  # (id, email, comment)
+Row = tuple[int, str, str]  # (id, email, comment)
 
 
 class StorageUnavailableError(Exception):
@@ -124,7 +123,16 @@ class Storage:
         """All comments of content_id, oldest first."""
         raise NotImplementedError
 
-    async def list_page(self, content_id: str, after: int, limit: int) -> list[PageRow]:
+    async def last_id(self, content_id: str) -> int | None:
+        """Id of the newest comment of content_id (None if it has none).
+
+        Comments are never changed or deleted and the ids of one content_id become visible
+        in increasing order, so this id identifies the whole list: the same last id means
+        the same list (used by the list cache).
+        """
+        raise NotImplementedError
+
+    async def list_page(self, content_id: str, after: int, limit: int) -> list[Row]:
         """Up to limit comments of content_id with id > after, oldest first."""
         raise NotImplementedError
 
@@ -180,7 +188,8 @@ SQLITE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 _SQLITE_INSERT = "INSERT INTO comments (content_id, email, comment) VALUES (?, ?, ?)"
-_SQLITE_LIST = "SELECT email, comment FROM comments WHERE content_id = ? ORDER BY id"
+_SQLITE_LIST = "SELECT id, email, comment FROM comments WHERE content_id = ? ORDER BY id"
+_SQLITE_LAST = "SELECT max(id) FROM comments WHERE content_id = ?"
 _SQLITE_PAGE = (
     "SELECT id, email, comment FROM comments WHERE content_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
@@ -312,8 +321,11 @@ class SQLiteStorage(Storage):
     async def list_all(self, content_id: str) -> list[Row]:
         return self._query(_SQLITE_LIST, (content_id,))
 
-    async def list_page(self, content_id: str, after: int, limit: int) -> list[PageRow]:
+    async def list_page(self, content_id: str, after: int, limit: int) -> list[Row]:
         return self._query(_SQLITE_PAGE, (content_id, after, limit))
+
+    async def last_id(self, content_id: str) -> int | None:
+        return self._query(_SQLITE_LAST, (content_id,))[0][0]
 
     async def exists(self, content_id: str) -> bool:
         return bool(self._query(_SQLITE_EXISTS, (content_id,)))
@@ -361,7 +373,8 @@ POSTGRES_MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 _PG_INSERT = "SELECT comments_insert($1::text[], $2::text[], $3::text[])"
-_PG_LIST = "SELECT email, comment FROM comments WHERE content_id = $1 ORDER BY id"
+_PG_LIST = "SELECT id, email, comment FROM comments WHERE content_id = $1 ORDER BY id"
+_PG_LAST = "SELECT max(id) FROM comments WHERE content_id = $1"
 _PG_PAGE = (
     "SELECT id, email, comment FROM comments WHERE content_id = $1 AND id > $2 ORDER BY id LIMIT $3"
 )
@@ -476,8 +489,11 @@ class PostgresStorage(Storage):
     async def list_all(self, content_id: str) -> list[Row]:
         return await self._run("fetch", _PG_LIST, content_id)  # type: ignore[return-value]
 
-    async def list_page(self, content_id: str, after: int, limit: int) -> list[PageRow]:
+    async def list_page(self, content_id: str, after: int, limit: int) -> list[Row]:
         return await self._run("fetch", _PG_PAGE, content_id, after, limit)  # type: ignore[return-value]
+
+    async def last_id(self, content_id: str) -> int | None:
+        return await self._run("fetchval", _PG_LAST, content_id)  # type: ignore[return-value]
 
     async def exists(self, content_id: str) -> bool:
         return await self._run("fetchval", _PG_EXISTS, content_id) is not None

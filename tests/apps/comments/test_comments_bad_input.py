@@ -247,3 +247,10 @@ def test_wrong_method_is_405(shared_server: Server, method: str, path: str, allo
 @pytest.mark.parametrize("path", ["/", "/api/comment", "/api/comment/list/a/b", "/nope"])
 def test_unknown_route_is_404_json(shared_server: Server, path: str) -> None:
     assert_error(shared_server.get(path), 404, "NOT-FOUND")
+
+
+@pytest.mark.parametrize(
+    "content_id", ["%00", "tab%09", "x" * (MAX_CONTENT_ID_CHARS + 1), "..%2F..", "%FF"]
+)
+def test_listing_an_impossible_content_id_is_404(shared_server: Server, content_id: str) -> None:
+    assert_error(shared_server.get(f"/api/comment/list/{content_id}"), 404, "NOT-FOUND")

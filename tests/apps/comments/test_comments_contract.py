@@ -96,3 +96,52 @@ def test_head_is_answered_without_a_body(shared_server: Server) -> None:
     reply = request(shared_server.port, "HEAD", "/healthcheck")
     assert reply.status == 200
     assert reply.body == b""
+
+
+def test_long_lists_stay_exact_while_cached(shared_server: Server) -> None:
+    """Long lists are served from a per-worker cache; every write must still show at once,
+    whichever worker took it."""
+    import http.client
+    import threading
+
+    from comments.listcache import LIST_CACHE_MIN_ITEMS
+
+    cid = unique_id("long")
+    expected: list[dict[str, str]] = []
+
+    def add(n: int) -> None:
+        item = {"email": "l@example.com", "comment": f"n{n}"}
+        assert shared_server.post(json={**item, "content_id": cid}).status == 200
+        expected.append(item)
+
+    for n in range(LIST_CACHE_MIN_ITEMS + 5):
+        add(n)
+    # several connections, so both workers build and cache the list
+    conns = [http.client.HTTPConnection("127.0.0.1", shared_server.port) for _ in range(4)]
+    try:
+        for round_ in range(5):
+            replies: list[list[dict[str, str]]] = []
+
+            def read(conn: http.client.HTTPConnection, out: list = replies) -> None:
+                from comments_testlib import request
+
+                for _ in range(3):
+                    out.append(
+                        request(
+                            shared_server.port, "GET", f"/api/comment/list/{cid}", conn=conn
+                        ).json()
+                    )
+
+            threads = [threading.Thread(target=read, args=(c,)) for c in conns]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert all(r == expected for r in replies), round_
+            add(1000 + round_)
+    finally:
+        for conn in conns:
+            conn.close()
+    metrics = shared_server.get("/metrics").body.decode()
+    hits = [line for line in metrics.splitlines() if line.startswith("comments_list_cache_hits")]
+    assert hits and float(hits[0].split()[-1]) > 0

@@ -102,3 +102,22 @@ def test_redact_url() -> None:
 )
 def test_content_id_normalisation(value: object, expected: str) -> None:
     assert normalise_content_id(value) == expected
+
+
+def test_list_cache_keeps_long_lists_within_its_byte_budget() -> None:
+    from comments.listcache import ListCache
+
+    cache = ListCache(max_bytes=100, min_items=3)
+    cache.put("short", 1, 2, b"x" * 10)  # too few comments: not worth caching
+    assert cache.get("short") is None
+    cache.put("a", 5, 3, b"a" * 40)
+    cache.put("b", 6, 3, b"b" * 40)
+    assert cache.get("a") == (5, b"a" * 40)  # a is now the most recently used
+    cache.put("c", 7, 3, b"c" * 40)  # over budget: evicts b, the least recently used
+    assert cache.get("b") is None
+    assert (len(cache), cache.size_bytes) == (2, 80)
+    cache.put("a", 9, 4, b"A" * 50)  # replaced, not added twice
+    assert cache.get("a") == (9, b"A" * 50)
+    assert cache.size_bytes == 90
+    cache.put("huge", 1, 3, b"h" * 101)  # larger than the whole budget: ignored
+    assert cache.get("huge") is None

@@ -36,6 +36,11 @@ MIN_AVAILABILITY_ZONES = 2
 SMALLEST_SUBNET_PREFIX = 28
 MIN_SPOT_INSTANCE_TYPES = 3
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
+# `<name>-<stack>` starts every resource name, and AWS caps some of them: a node group name
+# prefix takes 37 characters (`<prefix>-system-`), an IAM role 64 (`<prefix>-load-balancer-
+# controller` plus Pulumi's 8-character suffix). Lowercase only: RDS and S3 fold case.
+MAX_PREFIX_LENGTH = 29
+STACK_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 INSTANCE_TYPE_PATTERN = re.compile(
     r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9]+)$"
 )
@@ -305,6 +310,27 @@ def _check_instance_types(check: _Checker, key: str, types: list[str], minimum: 
         check.fail(key, types, f"x86_64 instance types (no Graviton: {arm})")
 
 
+def _check_name(check: _Checker, stack: str) -> str:
+    """The `name` key, and whether `<name>-<stack>` can prefix every resource name."""
+    name = check.string(
+        "name",
+        NAME_PATTERN.fullmatch,
+        "3-24 lowercase letters, digits or '-', starting with a letter",
+    )
+    if not STACK_PATTERN.fullmatch(stack):
+        check.errors.append(
+            f"stack name {stack!r} is not valid: resource names start with <name>-<stack>, so "
+            "use lowercase letters, digits and '-' (pulumi stack rename)"
+        )
+    elif name and len(f"{name}-{stack}") > MAX_PREFIX_LENGTH:
+        check.errors.append(
+            f"config 'name' = {json.dumps(name)} with stack {stack!r} is not valid: "
+            f"'{name}-{stack}' must be at most {MAX_PREFIX_LENGTH} characters, the longest "
+            "prefix AWS accepts in every resource name; shorten the name or the stack"
+        )
+    return name
+
+
 def parse(
     raw: Mapping[str, Any],
     *,
@@ -319,11 +345,7 @@ def parse(
     `base_dir` is where relative file paths in the config (app dashboards) start: the project.
     """
     check = _Checker(raw)
-    name = check.string(
-        "name",
-        NAME_PATTERN.fullmatch,
-        "3-24 lowercase letters, digits or '-', starting with a letter",
-    )
+    name = _check_name(check, stack)
     zone_count = check.integer("availabilityZoneCount", MIN_AVAILABILITY_ZONES, 16)
     if len(zones) < zone_count:
         check.fail(
@@ -475,11 +497,7 @@ def parse_app_stack(
 ) -> AppStackSettings:
     """Validate an app stack's config: its name, the platform stack it runs on, its apps."""
     check = _Checker(raw)
-    name = check.string(
-        "name",
-        NAME_PATTERN.fullmatch,
-        "3-24 lowercase letters, digits or '-', starting with a letter",
-    )
+    name = _check_name(check, stack)
     platform_stack = check.string(
         "platformStack",
         STACK_NAME_PATTERN.fullmatch,
@@ -501,6 +519,15 @@ def parse_app_stack(
 # A DNS label (namespace, Service and host name); at most 30 characters so that
 # `<prefix>-<app>` stays within RDS's 63-character identifiers.
 APP_NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")
+# An app owns the namespace of its name: these belong to Kubernetes or to the platform's add-ons
+# (edge, monitoring, GitOps and the hello-world app it delivers), and so do all `kube-*` names.
+RESERVED_APP_NAMES = (
+    "default",
+    "envoy-gateway-system",
+    "monitoring",
+    "argocd",
+    "hello-world",
+)
 IMAGE_REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+$")
 IMAGE_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 IMAGE_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -717,6 +744,13 @@ def _check_app(nested: _Nested, name: str, raw: Any, base_dir: Path) -> AppSpec 
             path,
             name,
             "an app name of 1-30 lowercase letters, digits or '-', starting with a letter",
+        )
+    elif name in RESERVED_APP_NAMES or name.startswith("kube-"):
+        nested.check.fail(
+            path,
+            name,
+            f"an app name that is not a platform namespace ({', '.join(RESERVED_APP_NAMES)}, "
+            "kube-*)",
         )
     app = nested.object(path, raw, APP_KEYS)
     if app is None:

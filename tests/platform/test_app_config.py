@@ -252,3 +252,12 @@ def test_an_app_stack_without_apps_is_refused():
     with pytest.raises(config.ConfigError) as raised:
         config.parse_app_stack(app_stack_raw(apps={}), stack="podinfo", region="us-east-1")
     assert "'apps' = {} is not valid: expected at least one app" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["monitoring", "argocd", "envoy-gateway-system", "kube-system", "default"]
+)
+def test_an_app_cannot_take_a_platform_namespace(name):
+    apps = {name: comments()["comments"]}
+    expected = f"'apps.{name}' = \"{name}\" is not valid: expected an app name that is not a"
+    assert expected in error_of(apps)

@@ -149,3 +149,25 @@ def test_readme_config_reference_lists_every_key():
     readme = (ROOT / "README.md").read_text()
     missing = [key for key in config.KEYS if f"`{key}`" not in readme]
     assert missing == []
+
+
+def dev_raw(**changes) -> dict:
+    raw = {k.split(":", 1)[1]: v for k, v in offline.load_stack_config(ROOT, "dev").values.items()}
+    return {**raw, **changes}
+
+
+def parse_as(stack: str, **changes) -> config.PlatformSettings:
+    zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    return config.parse(dev_raw(**changes), stack=stack, region="us-east-1", zones=zones)
+
+
+def test_a_prefix_too_long_for_aws_names_is_refused():
+    assert parse_as("production", name="platform-svc").prefix == "platform-svc-production"
+    with pytest.raises(config.ConfigError, match="'platform-services-x-production' must be at"):
+        parse_as("production", name="platform-services-x")
+
+
+@pytest.mark.parametrize("stack", ["Prod", "prod_eu", "prod.eu"])
+def test_a_stack_name_unfit_for_resource_names_is_refused(stack):
+    with pytest.raises(config.ConfigError, match=f"stack name '{stack}' is not valid"):
+        parse_as(stack)

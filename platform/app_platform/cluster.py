@@ -11,6 +11,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
+# EKS would create the log group itself, kept forever and left behind by destroy; ours expires.
+CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 AMI_TYPE = "AL2023_x86_64_STANDARD"
 CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_MANAGED_POLICIES = [
@@ -28,6 +30,9 @@ IMDS_HOP_LIMIT = 1
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
 ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
 ADDONS_AFTER_NODES = ["coredns"]
+# The VPC CNI enforces NetworkPolicies only when told to (its network policy agent is off by
+# default); without it every app's NetworkPolicy would be silently ignored.
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
 # through EKS Pod Identity (the agent add-on runs before nodes).
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
@@ -107,6 +112,14 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The group EKS writes control-plane logs to, made first so it is ours: it expires old
+        # logs and goes with the stack.
+        control_plane_logs = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS,
+            opts=child,
+        )
         self.eks = eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
@@ -145,7 +158,7 @@ class Cluster(pulumi.ComponentResource):
             use_default_vpc_cni=True,
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs]),
         )
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
 
@@ -233,15 +246,18 @@ class Cluster(pulumi.ComponentResource):
         after: list[pulumi.Resource],
         pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
     ) -> aws.eks.Addon:
-        """An EKS managed add-on at the newest version EKS publishes for this cluster version."""
+        """An EKS managed add-on at the version EKS makes the default for this cluster version:
+        it follows the cluster's version, and does not move with every new add-on release."""
         version = aws.eks.get_addon_version_output(
-            addon_name=addon, kubernetes_version=args.kubernetes_version, most_recent=True
+            addon_name=addon, kubernetes_version=args.kubernetes_version, most_recent=False
         )
+        configuration = ADDON_CONFIGURATION.get(addon)
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=args.cluster_name,
             addon_name=addon,
             addon_version=version.version,
+            configuration_values=json.dumps(configuration) if configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             pod_identity_associations=pod_identity,

@@ -1,5 +1,7 @@
 """The cluster: API-mode access, private spot nodes, logging, encryption and add-on order."""
 
+import json
+
 from app_platform import cluster as cluster_module
 
 CLUSTER = "eks:index:Cluster"
@@ -105,3 +107,15 @@ def test_kubernetes_provider_uses_the_clusters_kubeconfig_as_a_secret(dev):
     provider = dev.one("pulumi:providers:kubernetes")
     assert "__secret__" in provider.inputs["kubeconfig"]
     assert dev.depends_on(provider, dev.one(CLUSTER))
+
+
+def test_control_plane_logs_go_to_a_group_the_stack_owns_and_expires(dev):
+    logs = dev.one("aws:cloudwatch/logGroup:LogGroup", "platform-dev-control-plane")
+    assert logs.inputs["name"] == "/aws/eks/platform-dev/cluster"
+    assert logs.inputs["retentionInDays"] == 90
+    assert dev.depends_on(dev.one(CLUSTER), logs)
+
+
+def test_network_policies_are_enforced_by_the_vpc_cni(dev):
+    vpc_cni = next(a for a in dev.of_type(ADDON) if a.inputs["addonName"] == "vpc-cni")
+    assert json.loads(vpc_cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}

@@ -63,7 +63,8 @@ def test_flow_logs_are_off_by_default_and_complete_when_on(dev, run_stack):
     recording = run_stack({"vpcFlowLogs": True})
     flow_log = recording.one("aws:ec2/flowLog:FlowLog")
     assert flow_log.inputs["trafficType"] == "ALL"
-    assert recording.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 30
+    log_group = recording.one("aws:cloudwatch/logGroup:LogGroup", "platform-dev-flow-logs")
+    assert log_group.inputs["retentionInDays"] == 30
 
 
 def test_every_network_resource_belongs_to_the_network_component(dev):

@@ -64,7 +64,13 @@ NLB_ANNOTATIONS = {
     f"{_NLB}healthcheck-protocol": "http",
     f"{_NLB}healthcheck-port": str(PROXY_READINESS_PORT),
     f"{_NLB}healthcheck-path": PROXY_READINESS_PATH,
+    # Two proxies over three zones: without cross-zone balancing a zone's address would have no
+    # target whenever its proxy restarts.
+    f"{_NLB}attributes": "load_balancing.cross_zone.enabled=true",
 }
+# The controller holds a new proxy pod un-Ready until the NLB reports its target healthy, so a
+# rollout or a spot reclaim never removes the last healthy target.
+READINESS_GATE_LABELS = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 
 # The IAM policy the AWS Load Balancer Controller documents for v3.5.0
 # (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller @v3.5.0).
@@ -302,7 +308,10 @@ class Edge(pulumi.ComponentResource):
         self.load_balancer_controller = self._load_balancer_controller(name)
         namespace = k8s.core.v1.Namespace(
             f"{name}-envoy-gateway",
-            metadata={"name": EG_NAMESPACE, "labels": self.route_namespace_labels},
+            metadata={
+                "name": EG_NAMESPACE,
+                "labels": {**self.route_namespace_labels, **READINESS_GATE_LABELS},
+            },
             opts=self._opts(depends_on=list(args.nodes_ready)),
         )
         # After the Load Balancer Controller: on destroy, everything that can own a load

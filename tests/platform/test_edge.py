@@ -198,3 +198,25 @@ def test_outputs_name_the_gateway_and_the_load_balancer(dev):
 )
 def test_edge_config_mistakes_are_refused(config_error, changes, expected):
     assert expected in config_error(**changes)
+
+
+def test_nlb_balances_across_zones_and_gates_proxy_readiness_on_its_health(dev):
+    services = [
+        s
+        for s in dev.of_type("kubernetes:core/v1:Service")
+        if s.inputs["spec"].get("type") == "LoadBalancer"
+    ]
+    (nlb,) = services
+    annotations = nlb.inputs["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-attributes"] == (
+        "load_balancing.cross_zone.enabled=true"
+    )
+    namespace = next(
+        n
+        for n in dev.of_type("kubernetes:core/v1:Namespace")
+        if n.inputs["metadata"]["name"] == "envoy-gateway-system"
+    )
+    assert (
+        namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"]
+        == "enabled"
+    )

@@ -18,6 +18,7 @@ from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
 from app_platform.observability import http_route_spec
 
 NAMESPACE = "argocd"
+ADMIN_PASSWORD_MTIME = "2026-01-01T00:00:00Z"  # noqa: S105 (a timestamp)
 RELEASE = "argocd"
 # Object names start with this (e.g. Service `argocd-server`) instead of `argocd-argo-cd-`.
 FULLNAME = "argocd"
@@ -146,7 +147,14 @@ class GitOps(pulumi.ComponentResource):
                 # TLS ends at the NLB (or nowhere, on a .test domain); the server speaks HTTP to
                 # the Gateway instead of redirecting to its own self-signed HTTPS.
                 "params": {"server.insecure": True},
-                "secret": {"argocdServerAdminPassword": password_hash},
+                # The chart stamps the password's mtime with the render time unless given one,
+                # and Argo CD rejects sessions older than it: every upgrade would log everyone
+                # out. A fixed time keeps sessions across upgrades (revoke them by deleting
+                # `server.secretkey` from the argocd-secret Secret).
+                "secret": {
+                    "argocdServerAdminPassword": password_hash,
+                    "argocdServerAdminPasswordMtime": ADMIN_PASSWORD_MTIME,
+                },
             },
             # Logins are the admin account only; no SSO provider is configured.
             "dex": {"enabled": False},

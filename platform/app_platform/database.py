@@ -142,7 +142,9 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=spec.deletion_protection,
             skip_final_snapshot=not spec.final_snapshot,
-            final_snapshot_identifier=f"{name}-final" if spec.final_snapshot else None,
+            final_snapshot_identifier=self._final_snapshot_name(name)
+            if spec.final_snapshot
+            else None,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
             opts=child,
         )
@@ -167,3 +169,10 @@ class Database(pulumi.ComponentResource):
                 "url": self.url,
             }
         )
+
+    def _final_snapshot_name(self, name: str) -> pulumi.Output[str]:
+        """Unique per database: a stack destroyed twice must not collide with its old snapshot."""
+        suffix = random.RandomId(
+            f"{name}-final-snapshot", byte_length=4, opts=pulumi.ResourceOptions(parent=self)
+        )
+        return pulumi.Output.concat(name, "-final-", suffix.hex)

@@ -272,10 +272,13 @@ def test_database_is_private_encrypted_and_backed_up(comments):
 
 def test_production_database_keeps_a_final_snapshot_and_resists_deletion():
     spec = dataclasses.replace(SPEC, database=DatabaseSpec())
-    db = build(spec).one(RDS).inputs
+    recording = build(spec)
+    db = recording.one(RDS).inputs
     assert db["deletionProtection"] is True
     assert db["skipFinalSnapshot"] is False
-    assert db["finalSnapshotIdentifier"] == "platform-dev-comments-final"
+    # Unique per database, so destroying a re-created stack does not collide with the old one.
+    suffix = recording.one("random:index/randomId:RandomId").outputs["hex"]
+    assert db["finalSnapshotIdentifier"] == f"platform-dev-comments-final-{suffix}"
 
 
 def reveal(value: object) -> object:

@@ -397,6 +397,21 @@ class App(pulumi.ComponentResource):
             provider=platform.provider,
             depends_on=[namespace, *platform.crds_ready],
         )
+        # Metrics are for Prometheus, inside the cluster: the Gateway answers /metrics itself.
+        hide_metrics = k8s.apiextensions.CustomResource(
+            f"{name}-hide-metrics",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="HTTPRouteFilter",
+            metadata=meta("hide-metrics"),
+            spec={
+                "directResponse": {
+                    "statusCode": 404,
+                    "contentType": "text/plain",
+                    "body": {"type": "Inline", "inline": "not found\n"},
+                }
+            },
+            opts=crd_opts,
+        )
         k8s.apiextensions.CustomResource(
             f"{name}-route",
             api_version="gateway.networking.k8s.io/v1",
@@ -409,9 +424,22 @@ class App(pulumi.ComponentResource):
                 "hostnames": [self.hostname],
                 "rules": [
                     {
+                        "matches": [{"path": {"type": "PathPrefix", "value": METRICS_PATH}}],
+                        "filters": [
+                            {
+                                "type": "ExtensionRef",
+                                "extensionRef": {
+                                    "group": "gateway.envoyproxy.io",
+                                    "kind": "HTTPRouteFilter",
+                                    "name": hide_metrics.metadata["name"],
+                                },
+                            }
+                        ],
+                    },
+                    {
                         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                         "backendRefs": [{"name": service.metadata.name, "port": spec.port}],
-                    }
+                    },
                 ],
             },
             opts=crd_opts,

@@ -69,6 +69,7 @@ def test_comments_app_renders_the_objects_an_app_needs(recordings):
         ("ConfigMap", "comments-dashboard"),
         ("Deployment", "comments"),
         ("HTTPRoute", "comments"),
+        ("HTTPRouteFilter", "hide-metrics"),
         ("HorizontalPodAutoscaler", "comments"),
         ("Namespace", "comments"),
         ("NetworkPolicy", "comments"),

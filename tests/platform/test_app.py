@@ -197,8 +197,17 @@ def test_route_attaches_to_the_shared_gateway_at_the_app_host(comments):
     route = comments.one(ROUTE).inputs["spec"]
     assert route["parentRefs"] == [{"name": "platform", "namespace": "edge"}]
     assert route["hostnames"] == ["comments.example.test"]
-    (rule,) = route["rules"]
-    assert rule["backendRefs"] == [{"name": "comments", "port": 8000}]
+    metrics_rule, app_rule = route["rules"]
+    assert app_rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert app_rule["backendRefs"] == [{"name": "comments", "port": 8000}]
+    # /metrics is for Prometheus only: the Gateway answers it with a 404 of its own.
+    assert metrics_rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/metrics"}}]
+    assert "backendRefs" not in metrics_rule
+    (hide,) = metrics_rule["filters"]
+    assert hide["extensionRef"]["kind"] == "HTTPRouteFilter"
+    hide_filter = comments.one("kubernetes:gateway.envoyproxy.io/v1alpha1:HTTPRouteFilter")
+    assert hide_filter.inputs["metadata"]["name"] == hide["extensionRef"]["name"]
+    assert hide_filter.inputs["spec"]["directResponse"]["statusCode"] == 404
     service = comments.one("kubernetes:core/v1:Service").inputs["spec"]
     assert service["ports"][0]["port"] == 8000
     assert service["selector"] == {"app.kubernetes.io/name": "comments"}
@@ -208,6 +217,7 @@ def test_custom_resources_wait_for_their_crds(comments):
     crds = comments.one("test:index:Crds")
     for type_ in (
         ROUTE,
+        "kubernetes:gateway.envoyproxy.io/v1alpha1:HTTPRouteFilter",
         "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
         "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
     ):

@@ -502,6 +502,7 @@ CRD_RECIPES: tuple[CrdRecipe, ...] = (
     CrdRecipe(
         *EG, EG_GENERATED + "backendtrafficpolicies.yaml", EGIO, "BackendTrafficPolicy", "v1alpha1"
     ),
+    CrdRecipe(*EG, EG_GENERATED + "httproutefilters.yaml", EGIO, "HTTPRouteFilter", "v1alpha1"),
     CrdRecipe(*KPS, f"{KPS_CRDS}/crd-servicemonitors.yaml", MON, "ServiceMonitor", "v1"),
     CrdRecipe(*KPS, f"{KPS_CRDS}/crd-podmonitors.yaml", MON, "PodMonitor", "v1"),
     CrdRecipe(*KPS, f"{KPS_CRDS}/crd-prometheusrules.yaml", MON, "PrometheusRule", "v1"),

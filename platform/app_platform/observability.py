@@ -173,6 +173,10 @@ class Observability(pulumi.ComponentResource):
                             }
                         }
                     },
+                    # The claim goes with the release, not later with the namespace: the EBS
+                    # CSI driver then has the most time to delete the volume before destroy
+                    # removes the driver itself.
+                    "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"},
                     # Every ServiceMonitor, PodMonitor, Probe and rule of any namespace, not only
                     # those labelled `release: kube-prometheus-stack`: apps bring their own.
                     "serviceMonitorSelectorNilUsesHelmValues": False,

@@ -121,3 +121,15 @@ def test_list_cache_keeps_long_lists_within_its_byte_budget() -> None:
     assert cache.size_bytes == 90
     cache.put("huge", 1, 3, b"h" * 101)  # larger than the whole budget: ignored
     assert cache.get("huge") is None
+
+
+def test_missing_postgres_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import comments_testlib
+
+    monkeypatch.setattr(comments_testlib, "pg_bindir", lambda: None)
+    monkeypatch.delenv("COMMENTS_REQUIRE_POSTGRES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="skipping PostgreSQL tests"):
+        comments_testlib.postgres_bindir_or_skip()
+    monkeypatch.setenv("COMMENTS_REQUIRE_POSTGRES", "1")
+    with pytest.raises(pytest.fail.Exception, match="COMMENTS_REQUIRE_POSTGRES=1"):
+        comments_testlib.postgres_bindir_or_skip()

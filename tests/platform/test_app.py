@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pulumi
@@ -405,3 +406,17 @@ def test_platform_refs_from_a_platform_stack():
     }
     provider = recording.one("pulumi:providers:kubernetes").inputs
     assert "__secret__" in json.dumps(provider["kubeconfig"])
+
+
+def test_comments_dashboard_shows_rate_errors_latency_replicas_and_db_connections():
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "apps/comments/dashboards/comments.json").read_text())
+    queries = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    for needed in (
+        "rate(comments_http_requests_total",
+        'status=~"5.."',
+        "histogram_quantile(0.99",
+        "kube_deployment_status_replicas_ready",
+        "comments_db_connections",
+    ):
+        assert needed in queries, needed

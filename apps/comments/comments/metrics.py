@@ -44,6 +44,13 @@ COMMENTS_CREATED = Counter(
     "comments_created",
     "Comments stored (acknowledged writes).",
 )
+DB_CONNECTIONS = Gauge(
+    "comments_db_connections",
+    "PostgreSQL connections open in the workers' pools, by state (busy, idle), summed over live"
+    " workers; sampled every few seconds.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
 LIST_CACHE_HITS = Counter(
     "comments_list_cache_hits",
     "Whole-list requests answered from the worker's list cache.",
@@ -62,6 +69,12 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
         _children[key] = pair
     pair[0].inc()  # type: ignore[attr-defined]
     pair[1].observe(seconds)  # type: ignore[attr-defined]
+
+
+def record_pool(size: int, idle: int) -> None:
+    """Record one worker's connection pool: `size` connections open, `idle` of them unused."""
+    DB_CONNECTIONS.labels("busy").set(size - idle)
+    DB_CONNECTIONS.labels("idle").set(idle)
 
 
 def render() -> bytes:

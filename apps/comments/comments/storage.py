@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
+from . import metrics
 from .settings import Settings
 from .validation import NewComment
 
@@ -345,6 +346,8 @@ class SQLiteStorage(Storage):
 
 # Key of the advisory lock that serialises migrations ("comments" as a 64-bit integer).
 _PG_MIGRATION_LOCK = int.from_bytes(b"comments", "big") >> 1
+# How often each worker records its connection pool's size for /metrics.
+POOL_SAMPLE_SECONDS = 5.0
 
 POSTGRES_MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -440,6 +443,7 @@ class PostgresStorage(Storage):
         super().__init__(concurrency=2)
         self._settings = settings
         self._pool = None
+        self._pool_sampler: asyncio.Task[None] | None = None
         self._errors = _pg_errors()
 
     async def start(self) -> None:
@@ -456,6 +460,13 @@ class PostgresStorage(Storage):
             max_inactive_connection_lifetime=300,
         )
         await self._warm_up(min(2, self._settings.db_pool_size))
+        self._pool_sampler = asyncio.create_task(self._sample_pool())
+
+    async def _sample_pool(self) -> None:
+        """Keep the pool gauges current off the request path (a scrape reads every worker's)."""
+        while True:
+            metrics.record_pool(self._pool.get_size(), self._pool.get_idle_size())
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     async def _warm_up(self, count: int) -> None:
         """Open a few connections now so the first requests do not pay for them."""
@@ -470,6 +481,8 @@ class PostgresStorage(Storage):
                 await self._pool.release(conn)
 
     async def close(self) -> None:
+        if self._pool_sampler is not None:
+            self._pool_sampler.cancel()
         await self._batcher.drain()
         if self._pool is not None:
             try:

@@ -91,6 +91,12 @@ def test_metrics_sum_all_workers(backend: Backend, started: list[Server]) -> Non
     assert metric(text, "comments_http_request_duration_seconds_count", route=route) == 201
     assert metric(text, "comments_http_request_duration_seconds_bucket", route=route, le="+Inf")
     assert cid not in text  # route templates, not raw paths: bounded label cardinality
+    if backend.name == "postgres":
+        # Both workers' pools, sampled at start: at least the connections each opened to warm up.
+        open_connections = metric(text, "comments_db_connections", state="idle") + metric(
+            text, "comments_db_connections", state="busy"
+        )
+        assert open_connections >= 2
 
 
 def test_access_log_is_one_json_line_per_request(shared_server: Server) -> None:

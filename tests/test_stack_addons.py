@@ -30,10 +30,6 @@ def custom_resources(recording):
                 yield group, resource
 
 
-def plain(value):
-    return value["__secret__"] if isinstance(value, dict) and "__secret__" in value else value
-
-
 def test_pinned_versions_are_the_ones_checked_upstream():
     assert {pin.name: pin.version for pin in charts.ALL} == checks.pinned_chart_versions()
 
@@ -47,9 +43,10 @@ def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
         if pin is None:  # a release of an app, not of the platform
             continue
         assert release.inputs["version"] == pin.version, release.name
-        assert checks.unknown_values_keys(pin.name, plain(release.inputs["values"])) == [], (
-            release.name
-        )
+        assert (
+            checks.unknown_values_keys(pin.name, offline.unwrap_secrets(release.inputs["values"]))
+            == []
+        ), release.name
         assert release.inputs["timeout"] >= charts.DEFAULT_TIMEOUT_SECONDS, release.name
 
 

@@ -420,7 +420,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             pulumi_mocks.MockResourceArgs(
                 typ=request.type,
                 name=request.name,
-                inputs=_unwrap_secrets(inputs),
+                inputs=unwrap_secrets(inputs),
                 provider=request.provider,
                 resource_id=request.importId,
                 custom=request.custom,
@@ -443,13 +443,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=wire_state)
 
 
-def _unwrap_secrets(value: Any) -> Any:
+def unwrap_secrets(value: Any) -> Any:
+    """Recorded inputs with the secret markers taken off: the plain values a program passed."""
     if isinstance(value, dict):
         if set(value) == {"__secret__"}:
-            return _unwrap_secrets(value["__secret__"])
-        return {k: _unwrap_secrets(v) for k, v in value.items()}
+            return unwrap_secrets(value["__secret__"])
+        return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unwrap_secrets(v) for v in value]
+        return [unwrap_secrets(v) for v in value]
     return value
 
 

@@ -292,24 +292,13 @@ def test_production_database_keeps_a_final_snapshot_and_resists_deletion():
     assert db["finalSnapshotIdentifier"] == f"platform-dev-comments-final-{suffix}"
 
 
-def reveal(value: object) -> object:
-    """Recorded inputs with the secret markers taken off."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return reveal(value["__secret__"])
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
-
-
 def test_database_password_is_generated_url_safe_and_only_in_the_secret(comments):
     generated = comments.one("random:index/randomPassword:RandomPassword")
     assert set(generated.inputs.get("overrideSpecial", "")) <= set("-_.~")
     password = generated.outputs["result"]
     string_data = comments.one(SECRET).inputs["stringData"]
     assert "__secret__" in string_data, "the Secret's values must be Pulumi secrets"
-    parts = urlsplit(reveal(string_data)["DATABASE_URL"])
+    parts = urlsplit(offline.unwrap_secrets(string_data)["DATABASE_URL"])
     assert parts.scheme == "postgresql" and parts.port == 5432 and parts.path == "/comments"
     assert parts.hostname == comments.one(RDS).outputs["address"]
     assert parts.username == "comments" and parts.password == password
@@ -333,7 +322,7 @@ def test_secret_env_goes_to_the_secret_not_the_deployment():
     recording = build(spec)
     string_data = recording.one(SECRET).inputs["stringData"]
     assert "__secret__" in string_data
-    assert reveal(string_data) == {"API_KEY": "s3cr3t-value"}
+    assert offline.unwrap_secrets(string_data) == {"API_KEY": "s3cr3t-value"}
     assert "s3cr3t-value" not in json.dumps(recording.one(DEPLOYMENT).inputs)
 
 

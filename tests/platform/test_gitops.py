@@ -26,10 +26,6 @@ def argocd(recording):
     return recording.one(RELEASE, "platform-dev-argocd")
 
 
-def plain(value):
-    return value["__secret__"] if isinstance(value, dict) and "__secret__" in value else value
-
-
 @pytest.fixture(scope="module")
 def with_password():
     return offline.run(ROOT, "dev", {"argocdAdminPassword": PASSWORD})
@@ -39,7 +35,7 @@ def test_argocd_is_pinned_and_its_values_known(dev):
     release = argocd(dev)
     assert (release.inputs["chart"], release.inputs["version"]) == ("argo-cd", "10.1.1")
     assert release.inputs["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
-    values = plain(release.inputs["values"])
+    values = offline.unwrap_secrets(release.inputs["values"])
     assert checks.unknown_values_keys("argo-cd", values) == []
     assert values["configs"]["params"]["server.insecure"] is True
     assert values["global"]["domain"] == "argocd.dev.app-platform.test"
@@ -48,7 +44,7 @@ def test_argocd_is_pinned_and_its_values_known(dev):
 
 def test_generated_admin_password_reaches_argocd_only_as_a_bcrypt_hash(dev):
     assert "__secret__" in argocd(dev).inputs["values"]
-    values = plain(argocd(dev).inputs["values"])
+    values = offline.unwrap_secrets(argocd(dev).inputs["values"])
     assert values["configs"]["secret"]["argocdServerAdminPassword"].startswith("$2a$")
     output = dev.outputs["argocdAdminPassword"]
     assert output.secret and output.value
@@ -56,7 +52,7 @@ def test_generated_admin_password_reaches_argocd_only_as_a_bcrypt_hash(dev):
 
 
 def test_configured_admin_password_is_hashed_and_exported_as_secret(with_password):
-    values = plain(argocd(with_password).inputs["values"])
+    values = offline.unwrap_secrets(argocd(with_password).inputs["values"])
     password_hash = values["configs"]["secret"]["argocdServerAdminPassword"]
     assert bcrypt.checkpw(PASSWORD.encode(), password_hash.encode())
     output = with_password.outputs["argocdAdminPassword"]

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -137,30 +138,32 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _in_range(
+    convert: Callable[[str], _Number], low: _Number, high: _Number, what: str
+) -> Callable[[str], _Number]:
+    message = f"must be {what} between {low} and {high}"
+
+    def parse(raw: str) -> _Number:
         try:
-            value = int(raw)
+            value = convert(raw)
         except ValueError:
-            raise ValueError(f"must be an integer between {low} and {high}") from None
+            raise ValueError(message) from None
         if not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high}")
+            raise ValueError(message)
         return value
 
     return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    return _in_range(int, low, high, "an integer")
 
 
 def _float_in(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"must be a number of seconds between {low} and {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be a number of seconds between {low} and {high}")
-        return value
-
-    return parse
+    return _in_range(float, low, high, "a number of seconds")
 
 
 def _choice(options: tuple[str, ...], norm: Callable[[str], str]) -> Callable[[str], str]:

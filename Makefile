@@ -6,27 +6,50 @@ STACK ?= dev
 PYTHON ?= python3
 VENV := venv
 BIN := $(VENV)/bin
-# The same virtualenv Pulumi uses (Pulumi.yaml: runtime.options.virtualenv).
+# The same virtualenv Pulumi uses (Pulumi.yaml: runtime.options.virtualenv); the bootstrap
+# project uses it too.
 READY := $(VENV)/.installed
+# The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml).
+POLICY_READY := policy/venv/.installed
+# checkov cannot share ./venv (it pins packaging 23.2, Pulumi needs 26+).
+CHECKOV_VENV := build/checkov-venv
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_READY := $(CHECKOV_VENV)/.installed
+# The bootstrap stack keeps its own state on this machine: it creates the bucket the others use.
+BOOTSTRAP_STACK ?= ci
+BOOTSTRAP_STATE := bootstrap/.pulumi-state
+REGION ?= us-east-1
+# Every stack file of the platform project, for the commands `make bootstrap` prints.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs
+.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs bootstrap
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt platform/pyproject.toml
+$(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt platform/pyproject.toml bootstrap/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r tests/requirements.txt -r apps/comments/requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r tests/requirements.txt -r apps/comments/requirements.txt -r bootstrap/requirements.txt
 	touch $@
 
-setup: $(READY) $(POLICY_READY) ## Create ./venv with the program, the library and the test tools
+$(POLICY_READY): policy/requirements.txt
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
+$(CHECKOV_READY): tests/manifests/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/manifests/checkov-requirements.txt
+	touch $@
+
+setup: $(READY) $(POLICY_READY) $(CHECKOV_READY) ## Build every virtualenv the other targets use (program and tools, policy pack, checkov); needs PyPI once
 
 plan: $(READY) ## Offline plan of STACK (default dev): no cloud account needed; JSON=plan.json also writes JSON
 	$(BIN)/python -m app_platform.plan --stack $(STACK) $(if $(JSON),--json $(JSON))
 
-test: $(READY) $(CHECKOV) ## Run every test (offline; PostgreSQL tests need its server binaries)
+test: setup ## Run every test, offline once setup has run (PostgreSQL tests need its server binaries)
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest
 
 lint: $(READY) ## ruff lint and format check
@@ -41,13 +64,6 @@ format: $(READY) ## Format the code
 cli:
 	@command -v pulumi >/dev/null || { echo "This target needs the Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/ (then 'pulumi login')"; exit 1; }
 	@command -v aws >/dev/null || { echo "This target needs the AWS CLI v2 with credentials (aws sts get-caller-identity)"; exit 1; }
-
-# The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml), made here.
-POLICY_READY := policy/venv/.installed
-$(POLICY_READY): policy/requirements.txt
-	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
-	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
-	touch $@
 
 POLICY := --policy-pack policy $(if $(wildcard policy/config.$(STACK).json),--policy-pack-config policy/config.$(STACK).json)
 
@@ -71,3 +87,18 @@ hosts: cli $(READY) ## Map the stack's hostnames to its load balancer in /etc/ho
 
 kubeconfig: cli ## Write the cluster's kubeconfig into ~/.kube/config (aws eks update-kubeconfig)
 	$$(pulumi stack output kubeconfigCommand --stack $(STACK))
+
+# Once per AWS account, with credentials that may create IAM roles, a KMS key and a bucket. The
+# stack's state stays in bootstrap/.pulumi-state (keep it); it holds no secrets, hence the empty
+# passphrase. Prints the repository settings and stack commands to paste.
+bootstrap: cli $(READY) ## Create the state bucket, secrets key, OIDC provider and CI roles; print the settings (REPO=<owner>/<name>)
+	@[[ "$(REPO)" == */* ]] || { echo "Name the GitHub repository: make bootstrap REPO=<owner>/<name>"; exit 1; }
+	mkdir -p $(BOOTSTRAP_STATE)
+	export PULUMI_BACKEND_URL="file://$(CURDIR)/$(BOOTSTRAP_STATE)" PULUMI_CONFIG_PASSPHRASE=""; \
+	  cd bootstrap && \
+	  pulumi stack select --create $(BOOTSTRAP_STACK) && \
+	  pulumi config set aws:region $(REGION) && \
+	  pulumi config set githubRepository $(REPO) && \
+	  pulumi up && \
+	  pulumi stack output --json > .outputs.json && \
+	  PYTHONPATH=. ../$(BIN)/python -m ci_access.repository .outputs.json $(STACKS)

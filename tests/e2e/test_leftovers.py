@@ -85,7 +85,10 @@ def expect_interfaces(aws: Aws, tagged: list[dict], in_vpc: list[dict]) -> None:
 
 def expect_log_groups(aws: Aws, eks: list[str], rds: list[str]) -> None:
     for prefix, names in ((f"/aws/eks/{CLUSTER}/", eks), (f"/aws/rds/instance/{CLUSTER}-", rds)):
-        groups = [{"logGroupName": name, "arn": arn("logs", f"log-group:{name}")} for name in names]
+        # DescribeLogGroups gives `arn` with a trailing `:*`, and `logGroupArn` without.
+        groups = [
+            {"logGroupName": name, "arn": arn("logs", f"log-group:{name}:*")} for name in names
+        ]
         aws.expect(
             "logs", "describe_log_groups", {"logGroups": groups}, {"logGroupNamePrefix": prefix}
         )
@@ -365,6 +368,26 @@ def test_one_resource_found_several_ways_is_reported_once(aws):
     found = leftovers.find(aws.clients, SCOPE)
 
     assert [(f.kind, f.found_by) for f in found] == [("ec2:volume", "stack tags")]
+
+
+def test_the_control_plane_log_group_found_by_tags_and_by_name_is_reported_once(aws):
+    name = f"/aws/eks/{CLUSTER}/cluster"
+    expect_tagging(aws, [(arn("logs", f"log-group:{name}"), STACK_TAGS)])
+    aws.expect(
+        "logs",
+        "describe_log_groups",
+        {"logGroups": [{"logGroupName": name}]},
+        {"logGroupNamePrefix": name},
+    )
+    expect_volumes(aws, [], [], [], [])
+    aws.expect("elbv2", "describe_load_balancers", {"LoadBalancers": []}, {})
+    expect_interfaces(aws, [], [])
+    expect_log_groups(aws, eks=[name], rds=[])
+    expect_iam(aws, [], [])
+
+    found = leftovers.find(aws.clients, SCOPE)
+
+    assert [(f.id, f.found_by) for f in found] == [(arn("logs", f"log-group:{name}"), "stack tags")]
 
 
 def test_the_report_gives_type_id_and_tags_and_lists_what_is_expected_apart():

@@ -164,6 +164,7 @@ class FakeStack:
         return auto.Deployment(3, {"resources": [{"type": "aws:ec2/vpc:Vpc", "id": VPC}]})
 
     def destroy(self, **options):
+        assert options["show_secrets"] is False
         self.calls.append(("destroy", options["refresh"]))
         if self.destroy_failures:
             self.destroy_failures -= 1

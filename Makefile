@@ -24,10 +24,10 @@ REGION ?= us-east-1
 # Every stack file of the platform project, for the commands `make bootstrap` prints.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs bootstrap
+.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs bootstrap e2e
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt platform/pyproject.toml bootstrap/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -104,3 +104,8 @@ bootstrap: cli $(READY) ## Create the state bucket, secrets key, OIDC provider a
 	  pulumi up && \
 	  pulumi stack output --json > .outputs.json && \
 	  PYTHONPATH=. ../$(BIN)/python -m ci_access.repository .outputs.json $(STACKS)
+
+# A real-account check, never part of `make test`: skipped (exit 0, reason printed) without AWS
+# credentials or the Pulumi CLI. AWS_REGION picks the region; PULUMI_BACKEND_URL the state.
+e2e: $(READY) ## Throwaway stack on AWS: up, calls through its NLB, destroy, no leftovers (~1 h)
+	$(BIN)/python -m tests.e2e.run

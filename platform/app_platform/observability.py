@@ -41,6 +41,25 @@ PROMETHEUS_RESOURCES = {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": 
 # Edge alerts: a route failing this share of requests for this long pages someone.
 EDGE_5XX_RATIO = 0.05
 EDGE_ALERT_FOR = "10m"
+# EKS runs the control plane out of reach: no controller manager, scheduler or etcd endpoint
+# to scrape, and its kube-proxy add-on serves metrics on 127.0.0.1:10249 only. The chart's
+# scrapers for them (and their dashboards) are off, and so are the rule groups alerting on them,
+# which would otherwise fire for as long as the cluster runs.
+EKS_HIDDEN_COMPONENTS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+EKS_HIDDEN_RULE_GROUPS = (
+    "kubeControllerManager",
+    "kubeSchedulerAlerting",
+    "kubeSchedulerRecording",
+    "etcd",
+    "kubeProxy",
+)
+# Grafana's sidecars list ConfigMaps (dashboards, data sources) in every namespace. The chart's
+# own ClusterRole would also grant every Secret of the cluster; it is bound to this one instead.
+GRAFANA_CLUSTER_ROLE = f"{RELEASE}-grafana-configmaps"
+GRAFANA_CLUSTER_ROLE_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+]
+SIDECAR_RESOURCE = "configmap"
 
 
 @dataclass(frozen=True)
@@ -69,9 +88,11 @@ class Observability(pulumi.ComponentResource):
     """Owns the monitoring namespace, kube-prometheus-stack (Prometheus Operator, Prometheus on
     a gp3 volume, Alertmanager, Grafana, node-exporter, kube-state-metrics), Grafana's admin
     Secret and HTTPRoute, the platform's dashboards (ConfigMaps from `dashboards/*.json`), the
-    PodMonitor of the Envoy proxies and the edge alert rules. Prometheus picks up
+    PodMonitor of the Envoy proxies and the edge alert rules, and the read-only ClusterRole of
+    Grafana's sidecars. Prometheus picks up
     ServiceMonitors, PodMonitors and PrometheusRules from every namespace, labelled or not.
-    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`.
+    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`. All of it
+    but node-exporter runs on the on-demand system nodes.
 
     Gives `namespace`, `release_name`, `grafana_url`, `grafana_admin_password` (secret),
     `dashboard_label` (label key and value the Grafana sidecar loads), `dashboard()` to provision
@@ -120,6 +141,12 @@ class Observability(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
             opts=self._opts(depends_on=[namespace]),
         )
+        grafana_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-grafana-configmaps",
+            metadata={"name": GRAFANA_CLUSTER_ROLE},
+            rules=GRAFANA_CLUSTER_ROLE_RULES,
+            opts=self._opts(),
+        )
         self.release = charts.release(
             f"{name}-kube-prometheus-stack",
             charts.KUBE_PROMETHEUS_STACK,
@@ -127,7 +154,14 @@ class Observability(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=self.values(GRAFANA_ADMIN_SECRET),
             timeout_seconds=RELEASE_TIMEOUT_SECONDS,
-            opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
+            opts=self._opts(
+                depends_on=[
+                    namespace,
+                    admin_secret,
+                    grafana_role,
+                    *args.depends_on,
+                ]
+            ),
         )
         self.crds_ready: list[pulumi.Resource] = [self.release]
 
@@ -155,12 +189,14 @@ class Observability(pulumi.ComponentResource):
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
         retention_size = int(args.volume_size_gib * RETENTION_SIZE_SHARE)
         return {
+            **self._eks_scrape_values(),
             "prometheusOperator": {
                 **on_system_nodes,
                 "admissionWebhooks": {"patch": on_system_nodes},
             },
             "prometheus": {
                 "prometheusSpec": {
+                    **on_system_nodes,
                     "retention": args.retention,
                     "retentionSize": f"{retention_size}GiB",
                     "resources": PROMETHEUS_RESOURCES,
@@ -185,8 +221,10 @@ class Observability(pulumi.ComponentResource):
                     "probeSelectorNilUsesHelmValues": False,
                 },
             },
-            "alertmanager": {"enabled": True},
+            "alertmanager": {"enabled": True, "alertmanagerSpec": on_system_nodes},
             "grafana": {
+                **on_system_nodes,
+                "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
                 "admin": {
                     "existingSecret": admin_secret_name,
                     "userKey": "admin-user",
@@ -198,17 +236,30 @@ class Observability(pulumi.ComponentResource):
                         "label": DASHBOARD_LABEL,
                         "labelValue": DASHBOARD_LABEL_VALUE,
                         "searchNamespace": "ALL",
+                        "resource": SIDECAR_RESOURCE,
                     },
                     # The Prometheus data source is provisioned by the chart.
-                    "datasources": {"enabled": True, "defaultDatasourceEnabled": True},
+                    "datasources": {
+                        "enabled": True,
+                        "defaultDatasourceEnabled": True,
+                        "resource": SIDECAR_RESOURCE,
+                    },
                 },
             },
             # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
             "kube-state-metrics": {
+                **on_system_nodes,
                 "metricLabelsAllowlist": [
                     f"nodes=[{NODE_POOL_LABEL},eks.amazonaws.com/capacityType]"
-                ]
+                ],
             },
+        }
+
+    @staticmethod
+    def _eks_scrape_values() -> dict[str, Any]:
+        return {
+            **{component: {"enabled": False} for component in EKS_HIDDEN_COMPONENTS},
+            "defaultRules": {"rules": dict.fromkeys(EKS_HIDDEN_RULE_GROUPS, False)},
         }
 
     def dashboard(self, resource_name: str, path: Path | Any) -> k8s.core.v1.ConfigMap:

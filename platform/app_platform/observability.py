@@ -12,8 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from app_platform import charts
-from app_platform.cluster import NODE_POOL_LABEL, SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
+from app_platform import alerting, charts
+from app_platform.alerting import AlertReceivers
+from app_platform.cluster import (
+    NODE_POOL_LABEL,
+    SYSTEM_NODE_SELECTOR,
+    SYSTEM_TOLERATIONS,
+    service_account_role,
+)
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -53,6 +59,8 @@ EKS_HIDDEN_RULE_GROUPS = (
     "etcd",
     "kubeProxy",
 )
+# Alertmanager's service account (named here, not left to the chart) for its IRSA role.
+ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE}-alertmanager"
 # Grafana's sidecars list ConfigMaps (dashboards, data sources) in every namespace. The chart's
 # own ClusterRole would also grant every Secret of the cluster; it is bound to this one instead.
 GRAFANA_CLUSTER_ROLE = f"{RELEASE}-grafana-configmaps"
@@ -80,6 +88,11 @@ class ObservabilityArgs:
     scheme: str = "http"
     # None: generate one.
     grafana_admin_password: pulumi.Input[str] | None = None
+    # Where alerts go; nothing set: nowhere (the `null` receiver).
+    alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
+    # The cluster's OIDC provider, for Alertmanager's IAM role (needed with an SNS topic).
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer: pulumi.Input[str] | None = None
     # Gateway API CRDs, persistent storage and nodes: wait for all of them.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
@@ -88,8 +101,9 @@ class Observability(pulumi.ComponentResource):
     """Owns the monitoring namespace, kube-prometheus-stack (Prometheus Operator, Prometheus on
     a gp3 volume, Alertmanager, Grafana, node-exporter, kube-state-metrics), Grafana's admin
     Secret and HTTPRoute, the platform's dashboards (ConfigMaps from `dashboards/*.json`), the
-    PodMonitor of the Envoy proxies and the edge alert rules, and the read-only ClusterRole of
-    Grafana's sidecars. Prometheus picks up
+    PodMonitor of the Envoy proxies and the edge alert rules; Alertmanager's receivers (routes in
+    the values, their secrets in the `alertmanager-receivers` Secret, an IAM role to publish to
+    the SNS topic) and the read-only ClusterRole of Grafana's sidecars. Prometheus picks up
     ServiceMonitors, PodMonitors and PrometheusRules from every namespace, labelled or not.
     Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`. All of it
     but node-exporter runs on the on-demand system nodes.
@@ -109,6 +123,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ):
+        check_args(args)
         super().__init__("app-platform:observability:Observability", name, None, opts)
         self._args = args
         self._name = name
@@ -141,6 +156,7 @@ class Observability(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
             opts=self._opts(depends_on=[namespace]),
         )
+        role_arn, alerting_ready = self._alerting(name, namespace)
         grafana_role = k8s.rbac.v1.ClusterRole(
             f"{name}-grafana-configmaps",
             metadata={"name": GRAFANA_CLUSTER_ROLE},
@@ -152,13 +168,14 @@ class Observability(pulumi.ComponentResource):
             charts.KUBE_PROMETHEUS_STACK,
             release_name=RELEASE,
             namespace=NAMESPACE,
-            values=self.values(GRAFANA_ADMIN_SECRET),
+            values=self.values(GRAFANA_ADMIN_SECRET, role_arn),
             timeout_seconds=RELEASE_TIMEOUT_SECONDS,
             opts=self._opts(
                 depends_on=[
                     namespace,
                     admin_secret,
                     grafana_role,
+                    *alerting_ready,
                     *args.depends_on,
                 ]
             ),
@@ -184,7 +201,39 @@ class Observability(pulumi.ComponentResource):
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
 
-    def values(self, admin_secret_name: str) -> dict[str, Any]:
+    def _alerting(
+        self, name: str, namespace: pulumi.Resource
+    ) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
+        """The receivers' Secret and, with an SNS topic, Alertmanager's IAM role: the role ARN
+        and what the release must wait for."""
+        receivers = self._args.alert_receivers
+        ready: list[pulumi.Resource] = []
+        secret_data = receivers.secret_data()
+        if secret_data:
+            ready.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alertmanager-receivers",
+                    metadata={"name": alerting.RECEIVER_SECRET, "namespace": NAMESPACE},
+                    string_data=pulumi.Output.secret(secret_data),
+                    opts=self._opts(depends_on=[namespace]),
+                )
+            )
+        if not receivers.sns_topic_arn:
+            return None, ready
+        role, policy = service_account_role(
+            f"{name}-alertmanager",
+            oidc_provider_arn=self._args.oidc_provider_arn or "",
+            oidc_issuer=self._args.oidc_issuer or "",
+            namespace=NAMESPACE,
+            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+            policy=alerting.sns_publish_policy(receivers.sns_topic_arn),
+            parent=self,
+        )
+        return role.arn, [*ready, policy]
+
+    def values(
+        self, admin_secret_name: str, alertmanager_role_arn: pulumi.Input[str] | None = None
+    ) -> dict[str, Any]:
         args = self._args
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
         retention_size = int(args.volume_size_gib * RETENTION_SIZE_SHARE)
@@ -221,7 +270,7 @@ class Observability(pulumi.ComponentResource):
                     "probeSelectorNilUsesHelmValues": False,
                 },
             },
-            "alertmanager": {"enabled": True, "alertmanagerSpec": on_system_nodes},
+            "alertmanager": self._alertmanager_values(alertmanager_role_arn),
             "grafana": {
                 **on_system_nodes,
                 "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
@@ -260,6 +309,24 @@ class Observability(pulumi.ComponentResource):
         return {
             **{component: {"enabled": False} for component in EKS_HIDDEN_COMPONENTS},
             "defaultRules": {"rules": dict.fromkeys(EKS_HIDDEN_RULE_GROUPS, False)},
+        }
+
+    def _alertmanager_values(self, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+        receivers = self._args.alert_receivers
+        spec: dict[str, Any] = {
+            "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "tolerations": SYSTEM_TOLERATIONS,
+        }
+        if receivers.secret_data():
+            spec["secrets"] = [alerting.RECEIVER_SECRET]
+        account: dict[str, Any] = {"name": ALERTMANAGER_SERVICE_ACCOUNT}
+        if role_arn is not None:
+            account["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
+        return {
+            "enabled": True,
+            "alertmanagerSpec": spec,
+            "serviceAccount": account,
+            "config": alerting.alertmanager_config(receivers),
         }
 
     def dashboard(self, resource_name: str, path: Path | Any) -> k8s.core.v1.ConfigMap:
@@ -344,6 +411,18 @@ class Observability(pulumi.ComponentResource):
             },
             opts=self._opts(depends_on=self.crds_ready),
         )
+
+
+def check_args(args: ObservabilityArgs) -> None:
+    """Refuse receivers that cannot work, and a rendered configuration Alertmanager would not
+    load, before anything is registered."""
+    problems = args.alert_receivers.problems()
+    if args.alert_receivers.sns_topic_arn and not (args.oidc_provider_arn and args.oidc_issuer):
+        problems.append("an SNS topic needs oidc_provider_arn and oidc_issuer (IAM role for SNS)")
+    if not problems:
+        problems = alerting.config_problems(alerting.alertmanager_config(args.alert_receivers))
+    if problems:
+        raise ValueError("invalid observability arguments:\n  - " + "\n  - ".join(problems))
 
 
 def http_route_spec(

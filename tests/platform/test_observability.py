@@ -178,6 +178,7 @@ def test_generated_grafana_password_is_a_secret_output_not_a_helm_value(dev):
     values = kps(dev).inputs["values"]
     assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
     assert output.value not in json.dumps(values)
+    assert "__secret__" not in json.dumps(values)  # previews show every kps and Grafana setting
     secret = dev.one("kubernetes:core/v1:Secret", "platform-dev-grafana-admin")
     assert "__secret__" in json.dumps(secret.inputs["stringData"])
     assert dev.depends_on(kps(dev), secret)

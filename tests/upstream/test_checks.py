@@ -381,7 +381,8 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
         "global": {"domain": "argocd.example.com", "nodeSelector": {}, "tolerations": []},
         "configs": {
             "params": {"server.insecure": True},
-            "secret": {"argocdServerAdminPassword": "$2a$10$hash"},
+            "cm": {"url": "http://argocd.example.com"},
+            "secret": {"argocdServerAdminPassword": "$2a$10$hash", "createSecret": False},
         },
         "server": {
             "httproute": {"enabled": True, "parentRefs": [{"name": "edge"}], "hostnames": ["a"]},
@@ -391,7 +392,17 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
         "dex": {"enabled": False},
     },
     "kube-prometheus-stack": {
-        "alertmanager": {"enabled": True},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "defaultRules": {"rules": {"etcd": False, "kubeSchedulerAlerting": False}},
+        "alertmanager": {
+            "enabled": True,
+            "serviceAccount": {"name": "am", "annotations": {"eks.amazonaws.com/role-arn": "a"}},
+            "alertmanagerSpec": {"secrets": ["receivers"], "nodeSelector": {}, "tolerations": []},
+            "config": {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]},
+        },
         "prometheus": {
             "prometheusSpec": {
                 "retention": "10d",
@@ -403,6 +414,8 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
             }
         },
         "grafana": {
+            "rbac": {"useExistingClusterRole": "grafana-configmaps"},
+            "nodeSelector": {},
             "admin": {"existingSecret": "grafana-admin", "userKey": "u", "passwordKey": "p"},
             "sidecar": {
                 "dashboards": {

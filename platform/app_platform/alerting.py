@@ -55,6 +55,8 @@ SNS_TOPIC_ARN = re.compile(
 EMAIL_ADDRESS = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SMARTHOST = re.compile(r"^(?P<host>[A-Za-z0-9.-]+):(?P<port>\d{1,5})$")
 MAX_PORT = 65535
+# (field, its value as a message may show it, what is accepted)
+Problem = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -75,56 +77,53 @@ class AlertReceivers:
     heartbeat_url: pulumi.Input[str] | None = None
 
     def problems(self, label: Callable[[str], str] = lambda f: f"alert_receivers.{f}") -> list[str]:
-        """Every mistake, one message each, naming the setting by `label(field)`."""
-        found: list[str] = []
+        """Every mistake, one message each, naming the setting by `label(field)`; secrets are
+        never shown."""
+        found = [*self._endpoint_problems(), *self._email_problems(label)]
+        return [
+            f"{label(f)} = {shown} is not valid: expected {accepted}"
+            for f, shown, accepted in found
+        ]
 
-        def fail(field: str, value: Any, accepted: str) -> None:
-            found.append(f"{label(field)} = {value} is not valid: expected {accepted}")
-
-        for field in ("slack_webhook_url", "heartbeat_url"):
-            value = getattr(self, field)
-            if isinstance(value, str) and not HTTPS_URL.fullmatch(value):
-                fail(field, "[secret]", "an https:// URL")
+    def _endpoint_problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        for name in ("slack_webhook_url", "heartbeat_url"):
+            value = getattr(self, name)
+            # An Output (built from code) is checked by whoever made it.
+            if isinstance(value, str) and value and not HTTPS_URL.fullmatch(value):
+                found.append((name, "[secret]", "an https:// URL"))
         if self.sns_topic_arn and not SNS_TOPIC_ARN.fullmatch(self.sns_topic_arn):
-            fail(
-                "sns_topic_arn",
-                json.dumps(self.sns_topic_arn),
-                "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>",
-            )
-        found.extend(self._email_problems(label))
+            accepted = "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>"
+            found.append(("sns_topic_arn", json.dumps(self.sns_topic_arn), accepted))
         return found
 
-    def _email_problems(self, label: Callable[[str], str]) -> list[str]:
-        found: list[str] = []
-
-        def fail(field: str, value: Any, accepted: str) -> None:
-            found.append(f"{label(field)} = {value} is not valid: expected {accepted}")
-
+    def _email_problems(self, label: Callable[[str], str]) -> list[Problem]:
+        found: list[Problem] = []
         bad = [a for a in self.email_to if not EMAIL_ADDRESS.fullmatch(a)]
         if bad:
-            fail("email_to", json.dumps(list(self.email_to)), f"email addresses (not: {bad})")
+            found.append(
+                ("email_to", json.dumps(list(self.email_to)), f"email addresses (not: {bad})")
+            )
         smarthost = SMARTHOST.fullmatch(self.smtp_smarthost or "")
         if self.smtp_smarthost and not (smarthost and 0 < int(smarthost["port"]) <= MAX_PORT):
-            fail(
-                "smtp_smarthost",
-                json.dumps(self.smtp_smarthost),
-                "host:port, e.g. smtp.example.com:587",
-            )
+            accepted = "host:port, e.g. smtp.example.com:587"
+            found.append(("smtp_smarthost", json.dumps(self.smtp_smarthost), accepted))
         if self.smtp_from and not EMAIL_ADDRESS.fullmatch(self.smtp_from):
-            fail("smtp_from", json.dumps(self.smtp_from), "the sender's email address")
+            found.append(("smtp_from", json.dumps(self.smtp_from), "the sender's email address"))
         if self.email_to:
-            for field in ("smtp_smarthost", "smtp_from"):
-                if not getattr(self, field):
-                    fail(field, '""', f"a value: email alerts ({label('email_to')}) need it")
+            needed = f"a value: email alerts ({label('email_to')}) need it"
+            found += [
+                (name, '""', needed)
+                for name in ("smtp_smarthost", "smtp_from")
+                if not getattr(self, name)
+            ]
         elif self.smtp_smarthost or self.smtp_from or self.smtp_username or self.smtp_password:
-            fail("email_to", "[]", "at least one address when SMTP settings are given")
+            found.append(("email_to", "[]", "at least one address when SMTP settings are given"))
         if bool(self.smtp_username) != bool(self.smtp_password):
-            fail("smtp_password", "[secret]", f"set together with {label('smtp_username')}")
+            found.append(
+                ("smtp_password", "[secret]", f"set together with {label('smtp_username')}")
+            )
         return found
-
-    @property
-    def email(self) -> bool:
-        return bool(self.email_to)
 
     def secret_data(self) -> dict[str, pulumi.Input[str]]:
         """The Secret's keys: only those configured."""
@@ -157,7 +156,7 @@ def _channels(receivers: AlertReceivers, *, paging: bool) -> dict[str, list[dict
         channels["slack_configs"] = [
             {"api_url_file": f"{SECRET_FILES}/{SLACK_KEY}", "send_resolved": True}
         ]
-    if receivers.email:
+    if receivers.email_to:
         email: dict[str, Any] = {
             "to": ", ".join(receivers.email_to),
             "from": receivers.smtp_from,

@@ -68,6 +68,8 @@ GRAFANA_CLUSTER_ROLE_RULES = [
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
 ]
 SIDECAR_RESOURCE = "configmap"
+# On the on-demand system nodes: their volumes are zonal, a spot reclaim must not strand them.
+ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
 
 
 @dataclass(frozen=True)
@@ -271,36 +273,42 @@ class Observability(pulumi.ComponentResource):
                 },
             },
             "alertmanager": self._alertmanager_values(alertmanager_role_arn),
-            "grafana": {
-                **on_system_nodes,
-                "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
-                "admin": {
-                    "existingSecret": admin_secret_name,
-                    "userKey": "admin-user",
-                    "passwordKey": "admin-password",
-                },
-                "sidecar": {
-                    "dashboards": {
-                        "enabled": True,
-                        "label": DASHBOARD_LABEL,
-                        "labelValue": DASHBOARD_LABEL_VALUE,
-                        "searchNamespace": "ALL",
-                        "resource": SIDECAR_RESOURCE,
-                    },
-                    # The Prometheus data source is provisioned by the chart.
-                    "datasources": {
-                        "enabled": True,
-                        "defaultDatasourceEnabled": True,
-                        "resource": SIDECAR_RESOURCE,
-                    },
-                },
-            },
+            "grafana": self._grafana_values(admin_secret_name),
             # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
             "kube-state-metrics": {
                 **on_system_nodes,
                 "metricLabelsAllowlist": [
                     f"nodes=[{NODE_POOL_LABEL},eks.amazonaws.com/capacityType]"
                 ],
+            },
+        }
+
+    @staticmethod
+    def _grafana_values(admin_secret_name: str) -> dict[str, Any]:
+        """Grafana on the system nodes, its login from a Secret, its sidecars reading ConfigMaps
+        only (through GRAFANA_CLUSTER_ROLE, not the chart's ClusterRole)."""
+        return {
+            **ON_SYSTEM_NODES,
+            "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
+            "admin": {
+                "existingSecret": admin_secret_name,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": DASHBOARD_LABEL_VALUE,
+                    "searchNamespace": "ALL",
+                    "resource": SIDECAR_RESOURCE,
+                },
+                # The Prometheus data source is provisioned by the chart.
+                "datasources": {
+                    "enabled": True,
+                    "defaultDatasourceEnabled": True,
+                    "resource": SIDECAR_RESOURCE,
+                },
             },
         }
 
@@ -313,10 +321,7 @@ class Observability(pulumi.ComponentResource):
 
     def _alertmanager_values(self, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
         receivers = self._args.alert_receivers
-        spec: dict[str, Any] = {
-            "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": SYSTEM_TOLERATIONS,
-        }
+        spec: dict[str, Any] = dict(ON_SYSTEM_NODES)
         if receivers.secret_data():
             spec["secrets"] = [alerting.RECEIVER_SECRET]
         account: dict[str, Any] = {"name": ALERTMANAGER_SERVICE_ACCOUNT}

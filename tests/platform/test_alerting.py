@@ -127,6 +127,11 @@ def test_the_rendered_config_loads_in_alertmanager_and_the_operator(stack, dev, 
             node = node[part]
 
 
+def test_every_values_key_with_receivers_is_known_to_the_chart(wired):
+    values = wired.one(RELEASE, "platform-dev-kube-prometheus-stack").inputs["values"]
+    assert checks.unknown_values_keys(KPS, values) == []
+
+
 def test_secret_settings_reach_alertmanager_only_through_a_secret(wired):
     values = alertmanager(wired)
     assert values["alertmanagerSpec"]["secrets"] == [alerting.RECEIVER_SECRET]

@@ -11,6 +11,12 @@ What it extracts
   properties, required, items, enum, additionalProperties, nullable,
   x-kubernetes-preserve-unknown-fields, x-kubernetes-int-or-string). Descriptions, defaults,
   formats and CEL rules are dropped.
+* Rule facts (``fixtures/rules/``): for each default rule template of a chart, the values paths
+  that switch it on or off, its groups and alerts, and the scrape jobs its expressions select;
+  for each of those jobs, the values paths that switch its ServiceMonitor on; the chart's
+  defaults of all those paths.
+* Alertmanager configuration facts (``fixtures/alertmanager/``): the YAML keys and Go types of
+  the Prometheus Operator's own configuration structs, which it parses strictly.
 
 Everything is read from git snapshots of the upstream repositories (``git show <ref>:<path>``);
 nothing is rendered, fetched or executed. Dependencies: the standard library and PyYAML.
@@ -34,11 +40,16 @@ How to re-run
    aws/eks-charts                            commit 5239609242f3 (chart 3.5.0; no chart tags)
    kubernetes-sigs/metrics-server            metrics-server-helm-chart-3.13.1
    kubernetes/autoscaler                     cluster-autoscaler-chart-9.59.0
+   prometheus-operator/prometheus-operator   v0.93.0 (``GO_STRUCT_RECIPES``)
    ========================================  ===================================================
 
 2. Regenerate every fixture (writes ``tests/upstream/fixtures/``)::
 
        python3 tests/upstream/extract.py all --mirrors /work/.mirror
+
+   or only the rule and Alertmanager facts (``RULE_RECIPES``, ``GO_STRUCT_RECIPES``)::
+
+       python3 tests/upstream/extract.py rules --mirrors /work/.mirror
 
    or one chart / one CRD from a git directory or from a plain local directory::
 

@@ -15,12 +15,13 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from app_platform.alerting import AlertReceivers
 from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
 from app_platform.cluster import NodeGroupArgs
 from app_platform.database import DatabaseSpec
@@ -100,6 +101,7 @@ class ObservabilitySettings:
     retention: str
     volume_size_gib: int
     grafana_admin_password: str | None
+    alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
 
 
 @dataclass(frozen=True)
@@ -165,11 +167,36 @@ KEYS: dict[str, str] = {
     "grafanaAdminPassword": "string",
     "prometheusRetention": "string",
     "prometheusVolumeSizeGib": "integer",
+    "alertSlackWebhookUrl": "string",
+    "alertSnsTopicArn": "string",
+    "alertEmailTo": "array",
+    "alertSmtpSmarthost": "string",
+    "alertSmtpFrom": "string",
+    "alertSmtpUsername": "string",
+    "alertSmtpPassword": "string",
+    "alertHeartbeatUrl": "string",
     "apps": "object",
     "platformStack": "string",
 }
 # Keys whose values are secrets: read as secrets and never echoed in an error message.
-SECRET_KEYS = ("argocdAdminPassword", "grafanaAdminPassword")
+SECRET_KEYS = (
+    "argocdAdminPassword",
+    "grafanaAdminPassword",
+    "alertSlackWebhookUrl",
+    "alertSmtpPassword",
+    "alertHeartbeatUrl",
+)
+# The config key of each AlertReceivers field.
+ALERT_KEYS = {
+    "slack_webhook_url": "alertSlackWebhookUrl",
+    "sns_topic_arn": "alertSnsTopicArn",
+    "email_to": "alertEmailTo",
+    "smtp_smarthost": "alertSmtpSmarthost",
+    "smtp_from": "alertSmtpFrom",
+    "smtp_username": "alertSmtpUsername",
+    "smtp_password": "alertSmtpPassword",
+    "heartbeat_url": "alertHeartbeatUrl",
+}
 
 
 class _Checker:
@@ -484,8 +511,32 @@ def _check_addons(
     return (
         EdgeSettings(domain, certificate if isinstance(certificate, str) else None),
         GitOpsSettings(repo_url, path, revision, _optional_password(check, "argocdAdminPassword")),
-        ObservabilitySettings(retention, volume, _optional_password(check, "grafanaAdminPassword")),
+        ObservabilitySettings(
+            retention,
+            volume,
+            _optional_password(check, "grafanaAdminPassword"),
+            _check_alert_receivers(check),
+        ),
     )
+
+
+def _check_alert_receivers(check: _Checker) -> AlertReceivers:
+    """The alert* keys; AlertReceivers says what is wrong with them, named by config key."""
+
+    def optional(key: str) -> str | None:
+        value = check.raw.get(key)
+        if value not in (None, "") and not isinstance(value, str):
+            check.fail(key, "[secret]" if key in SECRET_KEYS else value, "a string")
+            return None
+        return value or None
+
+    email_to = check.string_list("alertEmailTo")
+    receivers = AlertReceivers(
+        **{name: optional(key) for name, key in ALERT_KEYS.items() if name != "email_to"},
+        email_to=tuple(email_to),
+    )
+    check.errors.extend(receivers.problems(lambda name: f"config '{ALERT_KEYS[name]}'"))
+    return receivers
 
 
 # `<org>/<project>/<stack>`, as `pulumi stack ls --all` prints a fully qualified stack name.

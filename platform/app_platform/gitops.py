@@ -18,7 +18,20 @@ from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
 from app_platform.observability import http_route_spec
 
 NAMESPACE = "argocd"
+# Argo CD rejects sessions older than the password's mtime: a fixed time keeps sessions across
+# updates (revoke them by deleting `server.secretkey` from argocd-secret).
 ADMIN_PASSWORD_MTIME = "2026-01-01T00:00:00Z"  # noqa: S105 (a timestamp)
+# The Secret Argo CD reads the admin password hash from. The stack owns it, not the chart, so
+# the hash is the only secret and every other Argo CD value shows in plans and previews. The
+# server adds `server.secretkey` (its JWT signing key) itself on first start.
+ADMIN_SECRET = "argocd-secret"  # noqa: S105 (the Secret's name)
+ADMIN_SECRET_LABELS = {
+    "app.kubernetes.io/name": ADMIN_SECRET,
+    "app.kubernetes.io/part-of": "argocd",
+}
+# Stacks created before the stack owned this Secret had the chart make it; Helm deletes what
+# leaves a chart unless the live object says keep, and this Secret must outlive that upgrade.
+KEEP_ON_HELM_UPGRADE = {"helm.sh/resource-policy": "keep"}
 RELEASE = "argocd"
 # Object names start with this (e.g. Service `argocd-server`) instead of `argocd-argo-cd-`.
 FULLNAME = "argocd"
@@ -55,7 +68,8 @@ class GitOpsArgs:
 
 class GitOps(pulumi.ComponentResource):
     """Owns the argocd namespace, the Argo CD release (server plain HTTP behind the Gateway,
-    controllers on the system nodes, admin password as a bcrypt hash), its HTTPRoute at
+    controllers on the system nodes), the argocd-secret Secret holding the admin password's
+    bcrypt hash (the only secret: the release's values are plain), its HTTPRoute at
     `argocd.<domain>`, and an ApplicationSet that makes one Application per directory under
     `path` of the git repository, deployed to the namespace of the directory's name.
 
@@ -82,13 +96,27 @@ class GitOps(pulumi.ComponentResource):
         )
         password, password_hash = self._admin_password(name)
         self.admin_password = pulumi.Output.secret(password)
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-argocd-secret",
+            metadata={
+                "name": ADMIN_SECRET,
+                "namespace": NAMESPACE,
+                "labels": ADMIN_SECRET_LABELS,
+                "annotations": KEEP_ON_HELM_UPGRADE,
+            },
+            string_data={
+                "admin.password": pulumi.Output.secret(password_hash),
+                "admin.passwordMtime": ADMIN_PASSWORD_MTIME,
+            },
+            opts=self._opts(depends_on=[namespace]),
+        )
         self.release = charts.release(
             f"{name}-argocd",
             charts.ARGO_CD,
             release_name=RELEASE,
             namespace=NAMESPACE,
-            values=pulumi.Output.secret(password_hash).apply(self.values),
-            opts=self._opts(depends_on=[namespace, *args.depends_on]),
+            values=self.values(),
+            opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
         )
         self.crds_ready: list[pulumi.Resource] = [self.release]
         k8s.apiextensions.CustomResource(
@@ -138,7 +166,7 @@ class GitOps(pulumi.ComponentResource):
         )
         return self._args.admin_password, password_hash
 
-    def values(self, password_hash: str) -> dict[str, Any]:
+    def values(self) -> dict[str, Any]:
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
         return {
             "fullnameOverride": FULLNAME,
@@ -147,14 +175,11 @@ class GitOps(pulumi.ComponentResource):
                 # TLS ends at the NLB (or nowhere, on a .test domain); the server speaks HTTP to
                 # the Gateway instead of redirecting to its own self-signed HTTPS.
                 "params": {"server.insecure": True},
-                # The chart stamps the password's mtime with the render time unless given one,
-                # and Argo CD rejects sessions older than it: every upgrade would log everyone
-                # out. A fixed time keeps sessions across upgrades (revoke them by deleting
-                # `server.secretkey` from the argocd-secret Secret).
-                "secret": {
-                    "argocdServerAdminPassword": password_hash,
-                    "argocdServerAdminPasswordMtime": ADMIN_PASSWORD_MTIME,
-                },
+                # The chart would write https://<global.domain>; this is the URL users open
+                # (http unless a certificate is configured), which SSO and links are built on.
+                "cm": {"url": self.url},
+                # argocd-secret is the stack's own (ADMIN_SECRET).
+                "secret": {"createSecret": False},
             },
             # Logins are the admin account only; no SSO provider is configured.
             "dex": {"enabled": False},

@@ -12,8 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from app_platform import charts
-from app_platform.cluster import NODE_POOL_LABEL, SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
+from app_platform import alerting, charts
+from app_platform.alerting import AlertReceivers
+from app_platform.cluster import (
+    NODE_POOL_LABEL,
+    SYSTEM_NODE_SELECTOR,
+    SYSTEM_TOLERATIONS,
+    service_account_role,
+)
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -41,6 +47,29 @@ PROMETHEUS_RESOURCES = {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": 
 # Edge alerts: a route failing this share of requests for this long pages someone.
 EDGE_5XX_RATIO = 0.05
 EDGE_ALERT_FOR = "10m"
+# EKS runs the control plane out of reach: no controller manager, scheduler or etcd endpoint
+# to scrape, and its kube-proxy add-on serves metrics on 127.0.0.1:10249 only. The chart's
+# scrapers for them (and their dashboards) are off, and so are the rule groups alerting on them,
+# which would otherwise fire for as long as the cluster runs.
+EKS_HIDDEN_COMPONENTS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+EKS_HIDDEN_RULE_GROUPS = (
+    "kubeControllerManager",
+    "kubeSchedulerAlerting",
+    "kubeSchedulerRecording",
+    "etcd",
+    "kubeProxy",
+)
+# Alertmanager's service account (named here, not left to the chart) for its IRSA role.
+ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE}-alertmanager"
+# Grafana's sidecars list ConfigMaps (dashboards, data sources) in every namespace. The chart's
+# own ClusterRole would also grant every Secret of the cluster; it is bound to this one instead.
+GRAFANA_CLUSTER_ROLE = f"{RELEASE}-grafana-configmaps"
+GRAFANA_CLUSTER_ROLE_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+]
+SIDECAR_RESOURCE = "configmap"
+# On the on-demand system nodes: their volumes are zonal, a spot reclaim must not strand them.
+ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,11 @@ class ObservabilityArgs:
     scheme: str = "http"
     # None: generate one.
     grafana_admin_password: pulumi.Input[str] | None = None
+    # Where alerts go; nothing set: nowhere (the `null` receiver).
+    alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
+    # The cluster's OIDC provider, for Alertmanager's IAM role (needed with an SNS topic).
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer: pulumi.Input[str] | None = None
     # Gateway API CRDs, persistent storage and nodes: wait for all of them.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
@@ -69,9 +103,12 @@ class Observability(pulumi.ComponentResource):
     """Owns the monitoring namespace, kube-prometheus-stack (Prometheus Operator, Prometheus on
     a gp3 volume, Alertmanager, Grafana, node-exporter, kube-state-metrics), Grafana's admin
     Secret and HTTPRoute, the platform's dashboards (ConfigMaps from `dashboards/*.json`), the
-    PodMonitor of the Envoy proxies and the edge alert rules. Prometheus picks up
+    PodMonitor of the Envoy proxies and the edge alert rules; Alertmanager's receivers (routes in
+    the values, their secrets in the `alertmanager-receivers` Secret, an IAM role to publish to
+    the SNS topic) and the read-only ClusterRole of Grafana's sidecars. Prometheus picks up
     ServiceMonitors, PodMonitors and PrometheusRules from every namespace, labelled or not.
-    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`.
+    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`. All of it
+    but node-exporter runs on the on-demand system nodes.
 
     Gives `namespace`, `release_name`, `grafana_url`, `grafana_admin_password` (secret),
     `dashboard_label` (label key and value the Grafana sidecar loads), `dashboard()` to provision
@@ -88,6 +125,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ):
+        check_args(args)
         super().__init__("app-platform:observability:Observability", name, None, opts)
         self._args = args
         self._name = name
@@ -120,14 +158,29 @@ class Observability(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
             opts=self._opts(depends_on=[namespace]),
         )
+        role_arn, alerting_ready = self._alerting(name, namespace)
+        grafana_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-grafana-configmaps",
+            metadata={"name": GRAFANA_CLUSTER_ROLE},
+            rules=GRAFANA_CLUSTER_ROLE_RULES,
+            opts=self._opts(),
+        )
         self.release = charts.release(
             f"{name}-kube-prometheus-stack",
             charts.KUBE_PROMETHEUS_STACK,
             release_name=RELEASE,
             namespace=NAMESPACE,
-            values=self.values(GRAFANA_ADMIN_SECRET),
+            values=self.values(GRAFANA_ADMIN_SECRET, role_arn),
             timeout_seconds=RELEASE_TIMEOUT_SECONDS,
-            opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
+            opts=self._opts(
+                depends_on=[
+                    namespace,
+                    admin_secret,
+                    grafana_role,
+                    *alerting_ready,
+                    *args.depends_on,
+                ]
+            ),
         )
         self.crds_ready: list[pulumi.Resource] = [self.release]
 
@@ -150,17 +203,51 @@ class Observability(pulumi.ComponentResource):
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
 
-    def values(self, admin_secret_name: str) -> dict[str, Any]:
+    def _alerting(
+        self, name: str, namespace: pulumi.Resource
+    ) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
+        """The receivers' Secret and, with an SNS topic, Alertmanager's IAM role: the role ARN
+        and what the release must wait for."""
+        receivers = self._args.alert_receivers
+        ready: list[pulumi.Resource] = []
+        secret_data = receivers.secret_data()
+        if secret_data:
+            ready.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alertmanager-receivers",
+                    metadata={"name": alerting.RECEIVER_SECRET, "namespace": NAMESPACE},
+                    string_data=pulumi.Output.secret(secret_data),
+                    opts=self._opts(depends_on=[namespace]),
+                )
+            )
+        if not receivers.sns_topic_arn:
+            return None, ready
+        role, policy = service_account_role(
+            f"{name}-alertmanager",
+            oidc_provider_arn=self._args.oidc_provider_arn or "",
+            oidc_issuer=self._args.oidc_issuer or "",
+            namespace=NAMESPACE,
+            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+            policy=alerting.sns_publish_policy(receivers.sns_topic_arn),
+            parent=self,
+        )
+        return role.arn, [*ready, policy]
+
+    def values(
+        self, admin_secret_name: str, alertmanager_role_arn: pulumi.Input[str] | None = None
+    ) -> dict[str, Any]:
         args = self._args
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
         retention_size = int(args.volume_size_gib * RETENTION_SIZE_SHARE)
         return {
+            **self._eks_scrape_values(),
             "prometheusOperator": {
                 **on_system_nodes,
                 "admissionWebhooks": {"patch": on_system_nodes},
             },
             "prometheus": {
                 "prometheusSpec": {
+                    **on_system_nodes,
                     "retention": args.retention,
                     "retentionSize": f"{retention_size}GiB",
                     "resources": PROMETHEUS_RESOURCES,
@@ -185,30 +272,66 @@ class Observability(pulumi.ComponentResource):
                     "probeSelectorNilUsesHelmValues": False,
                 },
             },
-            "alertmanager": {"enabled": True},
-            "grafana": {
-                "admin": {
-                    "existingSecret": admin_secret_name,
-                    "userKey": "admin-user",
-                    "passwordKey": "admin-password",
-                },
-                "sidecar": {
-                    "dashboards": {
-                        "enabled": True,
-                        "label": DASHBOARD_LABEL,
-                        "labelValue": DASHBOARD_LABEL_VALUE,
-                        "searchNamespace": "ALL",
-                    },
-                    # The Prometheus data source is provisioned by the chart.
-                    "datasources": {"enabled": True, "defaultDatasourceEnabled": True},
-                },
-            },
+            "alertmanager": self._alertmanager_values(alertmanager_role_arn),
+            "grafana": self._grafana_values(admin_secret_name),
             # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
             "kube-state-metrics": {
+                **on_system_nodes,
                 "metricLabelsAllowlist": [
                     f"nodes=[{NODE_POOL_LABEL},eks.amazonaws.com/capacityType]"
-                ]
+                ],
             },
+        }
+
+    @staticmethod
+    def _grafana_values(admin_secret_name: str) -> dict[str, Any]:
+        """Grafana on the system nodes, its login from a Secret, its sidecars reading ConfigMaps
+        only (through GRAFANA_CLUSTER_ROLE, not the chart's ClusterRole)."""
+        return {
+            **ON_SYSTEM_NODES,
+            "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
+            "admin": {
+                "existingSecret": admin_secret_name,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": DASHBOARD_LABEL_VALUE,
+                    "searchNamespace": "ALL",
+                    "resource": SIDECAR_RESOURCE,
+                },
+                # The Prometheus data source is provisioned by the chart.
+                "datasources": {
+                    "enabled": True,
+                    "defaultDatasourceEnabled": True,
+                    "resource": SIDECAR_RESOURCE,
+                },
+            },
+        }
+
+    @staticmethod
+    def _eks_scrape_values() -> dict[str, Any]:
+        return {
+            **{component: {"enabled": False} for component in EKS_HIDDEN_COMPONENTS},
+            "defaultRules": {"rules": dict.fromkeys(EKS_HIDDEN_RULE_GROUPS, False)},
+        }
+
+    def _alertmanager_values(self, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+        receivers = self._args.alert_receivers
+        spec: dict[str, Any] = dict(ON_SYSTEM_NODES)
+        if receivers.secret_data():
+            spec["secrets"] = [alerting.RECEIVER_SECRET]
+        account: dict[str, Any] = {"name": ALERTMANAGER_SERVICE_ACCOUNT}
+        if role_arn is not None:
+            account["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
+        return {
+            "enabled": True,
+            "alertmanagerSpec": spec,
+            "serviceAccount": account,
+            "config": alerting.alertmanager_config(receivers),
         }
 
     def dashboard(self, resource_name: str, path: Path | Any) -> k8s.core.v1.ConfigMap:
@@ -293,6 +416,18 @@ class Observability(pulumi.ComponentResource):
             },
             opts=self._opts(depends_on=self.crds_ready),
         )
+
+
+def check_args(args: ObservabilityArgs) -> None:
+    """Refuse receivers that cannot work, and a rendered configuration Alertmanager would not
+    load, before anything is registered."""
+    problems = args.alert_receivers.problems()
+    if args.alert_receivers.sns_topic_arn and not (args.oidc_provider_arn and args.oidc_issuer):
+        problems.append("an SNS topic needs oidc_provider_arn and oidc_issuer (IAM role for SNS)")
+    if not problems:
+        problems = alerting.config_problems(alerting.alertmanager_config(args.alert_receivers))
+    if problems:
+        raise ValueError("invalid observability arguments:\n  - " + "\n  - ".join(problems))
 
 
 def http_route_spec(

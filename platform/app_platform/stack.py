@@ -78,6 +78,9 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             proxy_labels=edge.proxy_labels,
             scheme=edge.scheme,
             grafana_admin_password=settings.observability.grafana_admin_password,
+            alert_receivers=settings.observability.alert_receivers,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
             depends_on=[*edge.crds_ready, *cluster.storage_ready],
         ),
     )

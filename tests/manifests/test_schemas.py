@@ -49,7 +49,15 @@ def test_every_object_is_valid(manifests, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_custom_resources_all_have_a_crd_to_check_against(manifests, stack):
-    builtin_groups = ("v1", "apps/", "policy/", "networking.k8s.io/", "autoscaling/", "storage.")
+    builtin_groups = (
+        "v1",
+        "apps/",
+        "policy/",
+        "networking.k8s.io/",
+        "autoscaling/",
+        "storage.",
+        "rbac.authorization.k8s.io/",
+    )
     unchecked = {
         (obj["apiVersion"], obj["kind"])
         for obj in manifests[stack]

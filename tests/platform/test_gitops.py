@@ -7,12 +7,14 @@ import bcrypt
 import pytest
 import yaml
 
-from app_platform import gitops, offline
+from app_platform import gitops, offline, plan
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
+SECRET = "kubernetes:core/v1:Secret"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0e8c0a5b-7c1d-4c8e-9b51-3f1f1f1f1f1f"
 HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 PASSWORD = "argo-admin-password-42"
 HELLO = ROOT / "gitops/apps/hello-world"
@@ -42,21 +44,68 @@ def test_argocd_is_pinned_and_its_values_known(dev):
     assert values["global"]["nodeSelector"] == {"node-pool": "system"}
 
 
-def test_generated_admin_password_reaches_argocd_only_as_a_bcrypt_hash(dev):
-    assert "__secret__" in argocd(dev).inputs["values"]
-    values = offline.unwrap_secrets(argocd(dev).inputs["values"])
-    assert values["configs"]["secret"]["argocdServerAdminPassword"].startswith("$2a$")
+def admin_secret(recording):
+    return recording.one(SECRET, "platform-dev-argocd-secret")
+
+
+def without_secrets(value):
+    """Recorded data with every Pulumi secret taken out: what plans and previews show."""
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return "[secret]"
+        return {k: without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+def test_only_the_password_hash_is_secret_every_other_setting_shows_in_plans(dev):
+    values = argocd(dev).inputs["values"]
+    assert "__secret__" not in json.dumps(values)
+    assert values["configs"]["secret"] == {"createSecret": False}
+    password_hash = offline.unwrap_secrets(admin_secret(dev).inputs["stringData"])["admin.password"]
+    assert password_hash.startswith("$2a$")
+    visible = json.dumps(
+        [without_secrets(r.inputs) for r in dev.resources]
+        + [o.value for o in dev.outputs.values() if not o.secret]
+    )
+    assert password_hash not in visible
+    # The offline plan (and the fork plan diff built on it) shows the values unredacted.
+    (entry,) = [r for r in plan.to_json(dev)["resources"] if r["urn"] == argocd(dev).urn]
+    assert entry["inputs"]["values"] == values
+
+
+def test_argocd_reads_the_hash_from_the_stacks_own_argocd_secret(dev):
+    secret = admin_secret(dev)
+    metadata = secret.inputs["metadata"]
+    assert (metadata["name"], metadata["namespace"]) == ("argocd-secret", "argocd")
+    assert metadata["labels"]["app.kubernetes.io/part-of"] == "argocd"
+    # Kept when an older stack's chart-made argocd-secret leaves the chart on upgrade.
+    assert metadata["annotations"] == {"helm.sh/resource-policy": "keep"}
+    data = offline.unwrap_secrets(secret.inputs["stringData"])
+    # The keys Argo CD 3.4 reads; it writes server.secretkey itself (FACTS.md 10).
+    assert set(data) == {"admin.password", "admin.passwordMtime"}
+    assert data["admin.passwordMtime"] == gitops.ADMIN_PASSWORD_MTIME
+    assert "__secret__" in json.dumps(secret.inputs["stringData"])
+    assert dev.depends_on(argocd(dev), secret)
     output = dev.outputs["argocdAdminPassword"]
     assert output.secret and output.value
-    assert output.value not in json.dumps(values)
+    assert output.value not in json.dumps(offline.unwrap_secrets(secret.inputs))
 
 
 def test_configured_admin_password_is_hashed_and_exported_as_secret(with_password):
-    values = offline.unwrap_secrets(argocd(with_password).inputs["values"])
-    password_hash = values["configs"]["secret"]["argocdServerAdminPassword"]
-    assert bcrypt.checkpw(PASSWORD.encode(), password_hash.encode())
+    data = offline.unwrap_secrets(admin_secret(with_password).inputs["stringData"])
+    assert bcrypt.checkpw(PASSWORD.encode(), data["admin.password"].encode())
     output = with_password.outputs["argocdAdminPassword"]
     assert output.secret and output.value == PASSWORD
+
+
+@pytest.mark.parametrize("certificate", [None, CERTIFICATE])
+def test_argocds_own_url_is_the_url_the_stack_serves(run_stack, dev, certificate):
+    recording = run_stack({"certificateArn": certificate}) if certificate else dev
+    url = argocd(recording).inputs["values"]["configs"]["cm"]["url"]
+    assert url == recording.outputs["argocdUrl"].value
+    assert url.startswith("https://" if certificate else "http://")
 
 
 def test_bcrypt_hash_is_stable_for_one_salt():

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import observability, offline
+from app_platform import cluster, observability, offline
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +17,8 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+KPS = "kube-prometheus-stack"
 PASSWORD = "correct-horse-battery-staple"
 
 
@@ -65,11 +67,87 @@ def test_monitors_and_rules_of_every_namespace_are_picked_up(dev):
         assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
 
 
-def test_alertmanager_on_and_operator_on_system_nodes(dev):
+# Values paths of every stateful or controlling part of the stack; node-exporter is left out
+# on purpose: it is a DaemonSet that belongs on every node.
+SYSTEM_NODE_PARTS = (
+    "prometheus.prometheusSpec",
+    "alertmanager.alertmanagerSpec",
+    "grafana",
+    "prometheusOperator",
+    "prometheusOperator.admissionWebhooks.patch",
+    "kube-state-metrics",
+)
+
+
+def at(values, path):
+    for part in path.split("."):
+        values = values[part]
+    return values
+
+
+def test_monitoring_runs_on_the_on_demand_system_nodes(dev):
     values = kps(dev).inputs["values"]
+    for path in SYSTEM_NODE_PARTS:
+        assert at(values, path)["nodeSelector"] == cluster.SYSTEM_NODE_SELECTOR, path
+        assert at(values, path)["tolerations"] == cluster.SYSTEM_TOLERATIONS, path
+        assert f"{path}.nodeSelector" in checks.chart_fixture(KPS)["keys"], path
+    assert "nodeSelector" not in values.get("prometheus-node-exporter", {})
     assert values["alertmanager"]["enabled"] is True
-    assert values["prometheusOperator"]["nodeSelector"] == {"node-pool": "system"}
-    assert values["prometheusOperator"]["admissionWebhooks"]["patch"]["tolerations"]
+
+
+# The control plane components an EKS cluster does not let Prometheus reach, as the default
+# rules' job selectors name them.
+EKS_HIDDEN_JOBS = {"kube-controller-manager", "kube-scheduler", ".*etcd.*", "kube-proxy"}
+
+
+def test_nothing_eks_hides_is_scraped(dev):
+    values = kps(dev).inputs["values"]
+    scraped = checks.scraped_jobs(KPS, values)
+    assert not scraped & EKS_HIDDEN_JOBS
+    assert {"apiserver", "kubelet", "node-exporter", "kube-state-metrics"} <= scraped
+
+
+def test_no_enabled_default_rule_waits_for_a_job_that_is_not_scraped(dev):
+    values = kps(dev).inputs["values"]
+    assert checks.rules_without_scrapes(KPS, values) == []
+    enabled = checks.enabled_rule_files(KPS, values)
+    assert not any(set(f["jobs"]) & EKS_HIDDEN_JOBS for f in enabled)
+    assert any("node-exporter" in f["jobs"] for f in enabled)  # the rest still alerts
+
+
+def test_rule_groups_about_hidden_components_are_switched_off_themselves(dev):
+    """Not only through their component's switch, which not every rule file checks."""
+    rules = at(kps(dev).inputs["values"], "defaultRules.rules")
+    flags = {
+        path.removeprefix("defaultRules.rules.")
+        for f in checks.rules_fixture(KPS)["rule_files"]
+        if set(f["jobs"]) & EKS_HIDDEN_JOBS
+        for path in f["when"]
+        if path.startswith("defaultRules.rules.")
+    }
+    assert flags and {flag: rules.get(flag) for flag in flags} == dict.fromkeys(flags, False)
+
+
+def test_grafana_reads_configmaps_of_every_namespace_but_no_secrets(dev):
+    """grafana 12.11.1 (FACTS.md 10): with any sidecar on, the chart's own ClusterRole grants
+    get/list/watch on configmaps and secrets cluster-wide; it is replaced by ours."""
+    grafana = kps(dev).inputs["values"]["grafana"]
+    rbac = grafana["rbac"]
+    assert not rbac.get("namespaced") and not rbac.get("extraClusterRoleRules")
+    (role,) = dev.of_type(CLUSTER_ROLE)
+    assert role.inputs["metadata"]["name"] == rbac["useExistingClusterRole"]
+    granted = {
+        (group, resource, verb)
+        for rule in role.inputs["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {("", "configmaps", verb) for verb in ("get", "list", "watch")}
+    enabled = {name: s for name, s in grafana["sidecar"].items() if s.get("enabled")}
+    assert set(enabled) == {"dashboards", "datasources"}
+    assert {s["resource"] for s in enabled.values()} == {"configmap"}  # never asks for Secrets
+    assert dev.depends_on(kps(dev), role)
 
 
 def test_ebs_csi_driver_and_gp3_class_come_before_prometheus(dev):
@@ -100,6 +178,7 @@ def test_generated_grafana_password_is_a_secret_output_not_a_helm_value(dev):
     values = kps(dev).inputs["values"]
     assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
     assert output.value not in json.dumps(values)
+    assert "__secret__" not in json.dumps(values)  # previews show every kps and Grafana setting
     secret = dev.one("kubernetes:core/v1:Secret", "platform-dev-grafana-admin")
     assert "__secret__" in json.dumps(secret.inputs["stringData"])
     assert dev.depends_on(kps(dev), secret)
@@ -127,8 +206,9 @@ def test_grafana_is_routed_but_prometheus_and_alertmanager_are_not(dev):
         {"name": dev.outputs["gatewayName"].value, "namespace": "envoy-gateway-system"}
     ]
     assert dev.depends_on(route, dev.one(RELEASE, "platform-dev-envoy-gateway"))
-    values = json.dumps(kps(dev).inputs["values"])
-    assert '"route"' not in values and '"ingress"' not in values
+    values = kps(dev).inputs["values"]
+    for component in ("grafana", "prometheus", "alertmanager", "thanosRuler"):
+        assert not {"route", "ingress"} & set(values.get(component, {})), component
     backends = [
         b["name"]
         for r in dev.of_type(HTTP_ROUTE)

@@ -9,6 +9,11 @@ regenerate them). Other tests call:
   (unknown fields where the schema is closed, wrong types, missing required fields, enums).
 * ``chart_version(chart)`` / ``pinned_chart_versions()``: the versions the fixtures were read at,
   for asserting that the program's pins match them.
+* ``scraped_jobs(chart, values)`` / ``enabled_rule_files(chart, values)`` /
+  ``rules_without_scrapes(chart, values)``: which scrape jobs and default rule files a chart's
+  values turn on, and the enabled rule files that select a job nothing scrapes.
+* ``alertmanager_config_errors(config)``: keys and types of an Alertmanager configuration that the
+  Prometheus Operator's strict parse would reject.
 """
 
 from __future__ import annotations
@@ -235,3 +240,123 @@ def crd_errors(obj: dict[str, Any]) -> list[str]:
     elif "spec" in schema.get("required", []):
         errors.append("spec: is required")
     return errors
+
+
+# --------------------------------------------------------------------------------------------
+# Default alert rules and what they select
+# --------------------------------------------------------------------------------------------
+
+
+@cache
+def rules_fixture(chart: str) -> dict[str, Any]:
+    """fixtures/rules/<chart>-<version>.json: the chart's default rule files and scrapers."""
+    path = FIXTURES / "rules" / f"{chart}-{chart_version(chart)}.json"
+    fixture: dict[str, Any] = json.loads(path.read_text())
+    return fixture
+
+
+def _setting(chart: str, values: dict[str, Any], path: str) -> Any:
+    """The value Helm would see at ``path``: ours where we set it, else the chart's default."""
+    node: Any = values
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return rules_fixture(chart)["defaults"].get(path)
+        node = node[part]
+    return node
+
+
+def _renders(chart: str, values: dict[str, Any], item: dict[str, Any]) -> bool:
+    truthy = all(_setting(chart, values, path) for path in item["when"])
+    return truthy and not any(_setting(chart, values, path) for path in item["unless"])
+
+
+def scraped_jobs(chart: str, values: dict[str, Any]) -> set[str]:
+    """Jobs whose ServiceMonitor the chart renders with these values."""
+    return {s["job"] for s in rules_fixture(chart)["scrapers"] if _renders(chart, values, s)}
+
+
+def enabled_rule_files(chart: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default rule files the chart renders with these values."""
+    return [f for f in rules_fixture(chart)["rule_files"] if _renders(chart, values, f)]
+
+
+def rules_without_scrapes(chart: str, values: dict[str, Any]) -> list[str]:
+    """Enabled default rule files that select a job the chart does not scrape: their absent()
+    and down alerts would fire for as long as the stack runs."""
+    scraped = scraped_jobs(chart, values)
+    return [
+        f"{item['file']} ({', '.join(item['groups'])}) selects job {job!r}, which is not scraped"
+        for item in enabled_rule_files(chart, values)
+        for job in item["jobs"]
+        if job not in scraped
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Alertmanager configuration
+# --------------------------------------------------------------------------------------------
+
+_GO_SCALARS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "int32": (int,),
+    "int64": (int,),
+    "uint64": (int,),
+    "config.HostPort": (str,),
+    "model.Duration": (str,),
+}
+
+
+@cache
+def _alertmanager_structs() -> dict[str, Any]:
+    (path,) = sorted((FIXTURES / "alertmanager").glob("alertmanager-config-*.json"))
+    fixture: dict[str, Any] = json.loads(path.read_text())
+    return fixture
+
+
+def _struct_fields(name: str) -> dict[str, str]:
+    struct = _alertmanager_structs()["structs"][name]
+    fields = dict(struct["fields"])
+    for inline in struct["inline"]:
+        fields |= _struct_fields(inline)
+    return fields
+
+
+def _go_value_errors(go_type: str, value: Any, path: str) -> list[str]:
+    go_type = go_type.lstrip("*")
+    structs = _alertmanager_structs()["structs"]
+    if go_type.startswith("[]"):
+        if not isinstance(value, list):
+            return [f"{path}: must be a list"]
+        return [
+            e
+            for i, item in enumerate(value)
+            for e in _go_value_errors(go_type[2:], item, f"{path}[{i}]")
+        ]
+    if go_type == "map[string]string":
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return [] if ok else [f"{path}: must map strings to strings"]
+    if go_type in structs:
+        if not isinstance(value, dict):
+            return [f"{path}: must be an object"]
+        fields = _struct_fields(go_type)
+        errors = [f"{path}.{key}: unknown field" for key in value if key not in fields]
+        return errors + [
+            e
+            for key, item in value.items()
+            if key in fields
+            for e in _go_value_errors(fields[key], item, f"{path}.{key}")
+        ]
+    expected = _GO_SCALARS.get(go_type)
+    if expected and (
+        not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))
+    ):
+        return [f"{path}: must be a {go_type}, got {value!r}"]
+    return []
+
+
+def alertmanager_config_errors(config: dict[str, Any]) -> list[str]:
+    """What the Prometheus Operator's strict parse (yaml.UnmarshalStrict into its own types)
+    would reject in an Alertmanager configuration: unknown keys and wrong types."""
+    return _go_value_errors(_alertmanager_structs()["root"], config, "config")

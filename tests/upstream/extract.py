@@ -11,6 +11,12 @@ What it extracts
   properties, required, items, enum, additionalProperties, nullable,
   x-kubernetes-preserve-unknown-fields, x-kubernetes-int-or-string). Descriptions, defaults,
   formats and CEL rules are dropped.
+* Rule facts (``fixtures/rules/``): for each default rule template of a chart, the values paths
+  that switch it on or off, its groups and alerts, and the scrape jobs its expressions select;
+  for each of those jobs, the values paths that switch its ServiceMonitor on; the chart's
+  defaults of all those paths.
+* Alertmanager configuration facts (``fixtures/alertmanager/``): the YAML keys and Go types of
+  the Prometheus Operator's own configuration structs, which it parses strictly.
 
 Everything is read from git snapshots of the upstream repositories (``git show <ref>:<path>``);
 nothing is rendered, fetched or executed. Dependencies: the standard library and PyYAML.
@@ -34,11 +40,16 @@ How to re-run
    aws/eks-charts                            commit 5239609242f3 (chart 3.5.0; no chart tags)
    kubernetes-sigs/metrics-server            metrics-server-helm-chart-3.13.1
    kubernetes/autoscaler                     cluster-autoscaler-chart-9.59.0
+   prometheus-operator/prometheus-operator   v0.93.0 (``GO_STRUCT_RECIPES``)
    ========================================  ===================================================
 
 2. Regenerate every fixture (writes ``tests/upstream/fixtures/``)::
 
        python3 tests/upstream/extract.py all --mirrors /work/.mirror
+
+   or only the rule and Alertmanager facts (``RULE_RECIPES``, ``GO_STRUCT_RECIPES``)::
+
+       python3 tests/upstream/extract.py rules --mirrors /work/.mirror
 
    or one chart / one CRD from a git directory or from a plain local directory::
 
@@ -387,6 +398,203 @@ def extract_crd(
 
 
 # --------------------------------------------------------------------------------------------
+# Default alert rules: what turns each rule file on and which scrape jobs it selects
+# --------------------------------------------------------------------------------------------
+
+# The `{{- if ... }}` line that gates a whole template.
+CONDITION_LINE = re.compile(r"^\{\{-?\s*if\s+(.*?)\s*-?\}\}\s*$")
+VALUES_PATH = re.compile(r"\.Values\.([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)")
+NEGATED_PATH = re.compile(r"\(not \(\.Values\.([\w.-]+)")
+JOB_SELECTOR = re.compile(r'job=~?"([^"]+)"')
+TEMPLATE_VARIABLE = re.compile(r"^\{\{ \$(\w+) \}\}$")
+INCLUDED_JOB = re.compile(r'\$(\w+) := include "([\w.-]+)"')
+FULLNAME_JOB = re.compile(
+    r'\$(\w+) := printf "%s-%s" \(include "[\w.-]+\.fullname" \.\) "([\w-]+)"'
+)
+# A rule group's name: `- name: x`, or `name: x` below `- interval: ...`.
+GROUP_NAME = re.compile(r"^  (?:- |  )name: ([\w.-]+)\s*$", re.MULTILINE)
+ALERT_NAME = re.compile(r"^\s*- alert: (\w+)", re.MULTILINE)
+# A job name built from the release's full name (`<fullname>-alertmanager`) is kept symbolic.
+FULLNAME = "{fullname}"
+
+
+def template_condition(text: str, where: str, prefix: str = "") -> dict[str, list[str]]:
+    """Values paths that must be truthy (`when`) and falsy (`unless`) for a template to render."""
+    line = next((m.group(1) for m in map(CONDITION_LINE.match, text.splitlines()) if m), None)
+    if line is None:
+        raise SystemExit(f"{where}: no gating if-line")
+    if "(or " in line:
+        raise SystemExit(f"{where}: an 'or' condition is not supported: {line}")
+    unless = NEGATED_PATH.findall(line)
+    when = [path for path in VALUES_PATH.findall(line) if path not in unless]
+    return {
+        "when": [prefix + path for path in when],
+        "unless": [prefix + path for path in unless],
+    }
+
+
+def helper_default(helpers: str, name: str) -> str:
+    """The literal a `define "name"` helper prints when nothing overrides it."""
+    start = helpers.find(f'define "{name}"')
+    match = re.search(r'print "([^"]+)"', helpers[start:]) if start >= 0 else None
+    if match is None:
+        raise SystemExit(f"no default job name in helper {name!r}")
+    return match.group(1)
+
+
+def rule_jobs(text: str, helpers: str, where: str) -> list[str]:
+    """The scrape jobs a rule template's expressions select, with template variables resolved."""
+    names = {var: helper_default(helpers, helper) for var, helper in INCLUDED_JOB.findall(text)}
+    names |= {var: f"{FULLNAME}-{suffix}" for var, suffix in FULLNAME_JOB.findall(text)}
+    jobs = set()
+    for selector in JOB_SELECTOR.findall(text):
+        variable = TEMPLATE_VARIABLE.match(selector)
+        if variable and variable.group(1) not in names:
+            raise SystemExit(f"{where}: cannot resolve job variable {selector}")
+        jobs.add(names[variable.group(1)] if variable else selector)
+    return sorted(jobs)
+
+
+def rule_files(source: Source, chart_path: str, rules_dir: str) -> list[dict[str, Any]]:
+    helpers = source.read(f"{chart_path}/templates/_helpers.tpl") or ""
+    found = []
+    for path in source.list_files(f"{chart_path}/{rules_dir}"):
+        text = source.read(path) or ""
+        found.append(
+            {
+                "file": path,
+                **template_condition(text, path),
+                "groups": GROUP_NAME.findall(text),
+                "alerts": sorted(set(ALERT_NAME.findall(text))),
+                "jobs": rule_jobs(text, helpers, path),
+            }
+        )
+    return found
+
+
+def nested_get(tree: Any, path: str) -> tuple[bool, Any]:
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+@dataclass(frozen=True)
+class RuleRecipe:
+    """A chart's default rule templates and the templates that scrape the jobs they select."""
+
+    chart: ChartRecipe
+    rules_dir: str
+    # (job as the rules select it, subchart alias or "" for the chart itself, template path)
+    scrapers: tuple[tuple[str, str, str], ...]
+
+
+def extract_rules(recipe: RuleRecipe, mirrors: Path) -> dict[str, Any]:
+    chart = recipe.chart
+    source = mirror_source(mirrors, chart.repo, chart.ref)
+    chart_yaml = load_yaml(source.read(f"{chart.path}/Chart.yaml") or "")
+    conditions = {
+        d.get("alias") or d["name"]: d.get("condition") for d in chart_yaml["dependencies"]
+    }
+    subcharts = {
+        alias: (mirror_source(mirrors, repo, ref), path)
+        for alias, repo, ref, path in chart.externals
+    }
+    scrapers = []
+    for job, alias, template in recipe.scrapers:
+        where_source, base = subcharts[alias] if alias else (source, chart.path)
+        text = where_source.read(f"{base}/{template}")
+        if text is None:
+            raise SystemExit(f"no scraper template {base}/{template}")
+        condition = template_condition(text, template, f"{alias}." if alias else "")
+        if alias:
+            condition["when"].insert(0, conditions[alias])
+        scrapers.append({"job": job, "subchart": alias or None, "file": template, **condition})
+    files = rule_files(source, chart.path, recipe.rules_dir)
+    unknown = {job for f in files for job in f["jobs"]} - {s["job"] for s in scrapers}
+    if unknown:
+        raise SystemExit(f"rules select jobs no scraper recipe names: {sorted(unknown)}")
+    values = load_yaml(source.read(f"{chart.path}/values.yaml") or "")
+    paths = {p for item in [*scrapers, *files] for p in item["when"] + item["unless"]}
+    return {
+        "chart": chart_yaml["name"],
+        "version": str(chart_yaml["version"]),
+        "source": source.describe(f"{chart.path}/{recipe.rules_dir}"),
+        "extracted_by": SCRIPT,
+        "defaults": {path: default_value(values, subcharts, path) for path in sorted(paths)},
+        "scrapers": scrapers,
+        "rule_files": files,
+    }
+
+
+def default_value(values: Any, subcharts: dict[str, tuple[Source, str]], path: str) -> Any:
+    """The chart's default for a values path: its own values.yaml, else the subchart's."""
+    found, value = nested_get(values, path)
+    alias, _, below = path.partition(".")
+    if not found and alias in subcharts:
+        sub_source, sub_path = subcharts[alias]
+        _, value = nested_get(load_yaml(sub_source.read(f"{sub_path}/values.yaml") or ""), below)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Alertmanager configuration as the Prometheus Operator reads it
+# --------------------------------------------------------------------------------------------
+
+GO_STRUCT = re.compile(r"^type (\w+) struct \{$")
+GO_FIELD = re.compile(r'^\s+\w+\s+([^\s`]+)\s+`yaml:"([^",]*)(,[^"]*)?"')
+GO_INLINE = re.compile(r'^\s+(\w+)\s+`yaml:",inline"`')
+
+
+def go_yaml_structs(text: str) -> dict[str, dict[str, Any]]:
+    """Every struct of a Go file as {yaml key: Go type} plus the structs it inlines."""
+    structs: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for line in text.splitlines():
+        start = GO_STRUCT.match(line)
+        if start:
+            current = structs.setdefault(start.group(1), {"fields": {}, "inline": []})
+        elif current is not None and line.startswith("}"):
+            current = None
+        elif current is not None and (inline := GO_INLINE.match(line)):
+            current["inline"].append(inline.group(1))
+        elif current is not None and (field_match := GO_FIELD.match(line)):
+            go_type, key = field_match.group(1), field_match.group(2)
+            if key and key != "-":
+                current["fields"][key] = go_type
+    return structs
+
+
+@dataclass(frozen=True)
+class GoStructRecipe:
+    repo: str
+    ref: str
+    file: str
+    root: str
+    name: str
+
+
+def extract_go_structs(recipe: GoStructRecipe, mirrors: Path) -> dict[str, Any]:
+    source = mirror_source(mirrors, recipe.repo, recipe.ref)
+    text = source.read(recipe.file)
+    if text is None:
+        raise SystemExit(f"no file {recipe.file} at {recipe.ref}")
+    structs = go_yaml_structs(text)
+    if recipe.root not in structs:
+        raise SystemExit(f"no struct {recipe.root} in {recipe.file}")
+    return {
+        "name": recipe.name,
+        "version": recipe.ref,
+        "source": source.describe(recipe.file),
+        "extracted_by": SCRIPT,
+        "root": recipe.root,
+        "structs": structs,
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Recipes: the pinned upstream inputs of every fixture
 # --------------------------------------------------------------------------------------------
 
@@ -515,6 +723,45 @@ CRD_RECIPES: tuple[CrdRecipe, ...] = (
     ),
 )
 
+KPS_CHART = next(r for r in CHART_RECIPES if r.path == "charts/kube-prometheus-stack")
+EXPORTERS = "templates/exporters"
+RULE_RECIPES: tuple[RuleRecipe, ...] = (
+    RuleRecipe(
+        KPS_CHART,
+        "templates/prometheus/rules-1.14",
+        # The ServiceMonitor whose targets carry each job label the default rules select.
+        scrapers=(
+            ("apiserver", "", f"{EXPORTERS}/kube-api-server/servicemonitor.yaml"),
+            ("kubelet", "", f"{EXPORTERS}/kubelet/servicemonitor.yaml"),
+            (
+                "kube-controller-manager",
+                "",
+                f"{EXPORTERS}/kube-controller-manager/servicemonitor.yaml",
+            ),
+            ("kube-scheduler", "", f"{EXPORTERS}/kube-scheduler/servicemonitor.yaml"),
+            ("kube-proxy", "", f"{EXPORTERS}/kube-proxy/servicemonitor.yaml"),
+            (".*etcd.*", "", f"{EXPORTERS}/kube-etcd/servicemonitor.yaml"),
+            (f"{FULLNAME}-alertmanager", "", "templates/alertmanager/servicemonitor.yaml"),
+            (f"{FULLNAME}-prometheus", "", "templates/prometheus/servicemonitor.yaml"),
+            (f"{FULLNAME}-operator", "", "templates/prometheus-operator/servicemonitor.yaml"),
+            ("kube-state-metrics", "kube-state-metrics", "templates/servicemonitor.yaml"),
+            ("node-exporter", "prometheus-node-exporter", "templates/servicemonitor.yaml"),
+            ("windows-exporter", "prometheus-windows-exporter", "templates/servicemonitor.yaml"),
+        ),
+    ),
+)
+
+# kube-prometheus-stack 88.5.3 ships operator v0.93.1; the snapshot's newest tag is v0.93.0.
+GO_STRUCT_RECIPES: tuple[GoStructRecipe, ...] = (
+    GoStructRecipe(
+        "prometheus-operator/prometheus-operator",
+        "v0.93.0",
+        "pkg/alertmanager/types.go",
+        root="alertmanagerConfig",
+        name="alertmanager-config",
+    ),
+)
+
 
 def mirror_source(mirrors: Path, repo: str, ref: str) -> Source:
     return Source(mirrors / repo.replace("/", "+") / "repo", ref, repo)
@@ -548,6 +795,17 @@ def run_all(mirrors: Path, out: Path) -> None:
             mirror_source(mirrors, crd.repo, crd.ref), [crd.file], crd.group, crd.kind, crd.version
         )
         write_json(out / "crds" / f"{crd.group}_{crd.kind}_{crd.version}.json", facts, True)
+    run_rules(mirrors, out)
+
+
+def run_rules(mirrors: Path, out: Path) -> None:
+    """The default-rule and Alertmanager-configuration facts (also part of `all`)."""
+    for rules in RULE_RECIPES:
+        facts = extract_rules(rules, mirrors)
+        write_json(out / "rules" / f"{facts['chart']}-{facts['version']}.json", facts)
+    for recipe in GO_STRUCT_RECIPES:
+        facts = extract_go_structs(recipe, mirrors)
+        write_json(out / "alertmanager" / f"{recipe.name}-{recipe.ref}.json", facts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,8 +836,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     every = commands.add_parser("all", help="regenerate every fixture from the recipes")
-    every.add_argument("--mirrors", default="/work/.mirror", help="<owner>+<name>/repo layout")
-    every.add_argument("--out", default=str(FIXTURES))
+    rules = commands.add_parser("rules", help="only the default-rule and Alertmanager facts")
+    for command in (every, rules):
+        command.add_argument("--mirrors", default="/work/.mirror", help="<owner>+<name>/repo")
+        command.add_argument("--out", default=str(FIXTURES))
 
     for name in ("chart", "crd"):
         command = commands.add_parser(name)
@@ -607,6 +867,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "all":
         run_all(Path(args.mirrors), Path(args.out))
+    elif args.command == "rules":
+        run_rules(Path(args.mirrors), Path(args.out))
     elif args.command == "chart":
         facts = extract_chart(
             source_from_args(args),

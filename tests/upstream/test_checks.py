@@ -381,7 +381,8 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
         "global": {"domain": "argocd.example.com", "nodeSelector": {}, "tolerations": []},
         "configs": {
             "params": {"server.insecure": True},
-            "secret": {"argocdServerAdminPassword": "$2a$10$hash"},
+            "cm": {"url": "http://argocd.example.com"},
+            "secret": {"argocdServerAdminPassword": "$2a$10$hash", "createSecret": False},
         },
         "server": {
             "httproute": {"enabled": True, "parentRefs": [{"name": "edge"}], "hostnames": ["a"]},
@@ -391,7 +392,17 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
         "dex": {"enabled": False},
     },
     "kube-prometheus-stack": {
-        "alertmanager": {"enabled": True},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "defaultRules": {"rules": {"etcd": False, "kubeSchedulerAlerting": False}},
+        "alertmanager": {
+            "enabled": True,
+            "serviceAccount": {"name": "am", "annotations": {"eks.amazonaws.com/role-arn": "a"}},
+            "alertmanagerSpec": {"secrets": ["receivers"], "nodeSelector": {}, "tolerations": []},
+            "config": {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]},
+        },
         "prometheus": {
             "prometheusSpec": {
                 "retention": "10d",
@@ -403,6 +414,8 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
             }
         },
         "grafana": {
+            "rbac": {"useExistingClusterRole": "grafana-configmaps"},
+            "nodeSelector": {},
             "admin": {"existingSecret": "grafana-admin", "userKey": "u", "passwordKey": "p"},
             "sidecar": {
                 "dashboards": {
@@ -436,3 +449,112 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("chart", sorted(PLATFORM_VALUES))
 def test_the_values_paths_we_document_are_known(chart: str) -> None:
     assert checks.unknown_values_keys(chart, PLATFORM_VALUES[chart]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Default rules and the jobs they select
+# --------------------------------------------------------------------------------------------
+
+KPS = "kube-prometheus-stack"
+
+
+def test_with_the_charts_defaults_every_enabled_rule_has_its_scrape_job() -> None:
+    assert checks.rules_without_scrapes(KPS, {}) == []
+    assert "kube-scheduler" in checks.scraped_jobs(KPS, {})
+
+
+def test_a_rule_group_whose_job_is_not_scraped_is_reported() -> None:
+    # node-exporter's rule files are not gated on nodeExporter.enabled: they would stay.
+    problems = checks.rules_without_scrapes(KPS, {"nodeExporter": {"enabled": False}})
+    assert problems and all("'node-exporter'" in problem for problem in problems)
+    assert any("node-exporter.yaml (node-exporter)" in problem for problem in problems)
+    unscraped = {"kubeScheduler": {"serviceMonitor": {"enabled": False}}}
+    assert any(
+        "kubernetes-system-scheduler" in p for p in checks.rules_without_scrapes(KPS, unscraped)
+    )
+
+
+def test_turning_a_component_off_drops_the_rule_files_it_gates() -> None:
+    files = {
+        f["file"].rsplit("/", 1)[-1]
+        for f in checks.enabled_rule_files(KPS, {"kubeEtcd": {"enabled": False}})
+    }
+    assert "etcd.yaml" not in files and "general.rules.yaml" in files
+    assert ".*etcd.*" not in checks.scraped_jobs(KPS, {"kubeEtcd": {"enabled": False}})
+
+
+def test_rule_files_name_their_groups_and_jobs() -> None:
+    fixture = checks.rules_fixture(KPS)
+    by_file = {f["file"].rsplit("/", 1)[-1]: f for f in fixture["rule_files"]}
+    assert by_file["kubernetes-system-kube-proxy.yaml"]["jobs"] == ["kube-proxy"]
+    assert "KubeProxyDown" in by_file["kubernetes-system-kube-proxy.yaml"]["alerts"]
+    assert by_file["etcd.yaml"]["when"] == [
+        "defaultRules.create",
+        "kubeEtcd.enabled",
+        "defaultRules.rules.etcd",
+    ]
+    assert by_file["alertmanager.rules.yaml"]["jobs"] == ["{fullname}-alertmanager"]
+    assert all(f["groups"] for f in fixture["rule_files"])
+
+
+# --------------------------------------------------------------------------------------------
+# Alertmanager configuration against the operator's own types
+# --------------------------------------------------------------------------------------------
+
+ALERTMANAGER_CONFIG: dict[str, Any] = {
+    "global": {"resolve_timeout": "5m"},
+    "route": {
+        "receiver": "null",
+        "group_by": ["namespace"],
+        "routes": [{"receiver": "pager", "matchers": ['severity = "critical"']}],
+    },
+    "receivers": [
+        {"name": "null"},
+        {
+            "name": "pager",
+            "sns_configs": [
+                {
+                    "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+                    "sigv4": {"region": "us-east-1"},
+                }
+            ],
+            "slack_configs": [{"api_url_file": "/etc/x", "send_resolved": True}],
+            "email_configs": [
+                {
+                    "to": "a@b.c",
+                    "from": "d@b.c",
+                    "smarthost": "smtp:587",
+                    "auth_password_file": "/p",
+                }
+            ],
+            "webhook_configs": [
+                {"url_file": "/etc/hb", "http_config": {"proxy_url": "http://p:3128"}}
+            ],
+        },
+    ],
+    "inhibit_rules": [{"source_matchers": ["a = b"], "target_matchers": ["c = d"], "equal": ["x"]}],
+    "templates": ["/etc/alertmanager/config/*.tmpl"],
+}
+
+
+def test_a_valid_alertmanager_config_is_accepted() -> None:
+    assert checks.alertmanager_config_errors(ALERTMANAGER_CONFIG) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("route.recevier", "x", "config.route.recevier: unknown field"),
+        (
+            "receivers.1.sns_configs.0.sigv4.token",
+            "x",
+            "config.receivers[1].sns_configs[0].sigv4.token: unknown",
+        ),
+        ("receivers.1.slack_configs.0.send_resolved", "yes", "send_resolved: must be a bool"),
+        ("route.group_by", "namespace", "config.route.group_by: must be a list"),
+        ("receivers.1.email_configs.0.headers", {"X": 1}, "headers: must map strings to strings"),
+    ],
+)
+def test_alertmanager_config_mistakes_are_reported(path: str, value: Any, expected: str) -> None:
+    errors = checks.alertmanager_config_errors(modified(ALERTMANAGER_CONFIG, path, value))
+    assert any(expected in error for error in errors), errors

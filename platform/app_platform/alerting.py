@@ -1,0 +1,274 @@
+"""Alert routing: who Alertmanager tells, by severity, and the Watchdog heartbeat.
+
+The Alertmanager configuration built here holds no secret, so it goes into the Helm values and
+every plan and preview shows each route. The Slack webhook URL, the SMTP password and the
+heartbeat URL live in one Kubernetes Secret that Alertmanager mounts
+(`alertmanagerSpec.secrets`); the receivers read them from those files (`*_file` settings).
+
+Routing: `critical` alerts go to every configured channel (SNS is meant for paging), `warning`
+alerts to Slack and email, everything else (`info`, `none`, no severity) to the `null` receiver.
+The always-firing `Watchdog` alert goes to the heartbeat URL, a dead man's switch: when the pings
+stop, the monitoring itself is broken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+# The Secret the receivers' secret settings come from, and where the operator mounts it
+# (prometheus-operator pkg/alertmanager/statefulset.go: /etc/alertmanager/secrets/<name>).
+RECEIVER_SECRET = "alertmanager-receivers"  # noqa: S105 (a Secret's name, not a secret)
+SECRET_FILES = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}"
+SLACK_KEY = "slack-webhook-url"
+SMTP_PASSWORD_KEY = "smtp-password"  # noqa: S105 (a key name)
+HEARTBEAT_KEY = "heartbeat-url"
+
+NULL_RECEIVER = "null"
+CRITICAL_RECEIVER = "critical"
+WARNING_RECEIVER = "warning"
+HEARTBEAT_RECEIVER = "heartbeat"
+# Alerts of one alert name in one namespace arrive as one notification.
+GROUP_BY = ["namespace", "alertname"]
+GROUP_WAIT = "30s"
+GROUP_INTERVAL = "5m"
+REPEAT_INTERVAL = "12h"
+# A page that nobody acted on is sent again sooner than a warning.
+CRITICAL_REPEAT_INTERVAL = "4h"
+# The Watchdog pings the heartbeat service this often; configure it to expect that.
+HEARTBEAT_GROUP_INTERVAL = "1m"
+HEARTBEAT_REPEAT_INTERVAL = "5m"
+RESOLVE_TIMEOUT = "5m"
+# The chart's default, kept: Helm merges these values into the chart's own configuration, so
+# setting every key the default has leaves nothing of it behind.
+TEMPLATES = ["/etc/alertmanager/config/*.tmpl"]
+
+HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
+SNS_TOPIC_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
+EMAIL_ADDRESS = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+SMARTHOST = re.compile(r"^(?P<host>[A-Za-z0-9.-]+):(?P<port>\d{1,5})$")
+MAX_PORT = 65535
+# (field, its value as a message may show it, what is accepted)
+Problem = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class AlertReceivers:
+    """Where alerts go. Everything is optional; with nothing set, alerts go nowhere.
+
+    `slack_webhook_url`, `smtp_password` and `heartbeat_url` are secrets (plain strings or
+    Pulumi Outputs); email needs `email_to`, `smtp_smarthost` and `smtp_from`.
+    """
+
+    slack_webhook_url: pulumi.Input[str] | None = None
+    sns_topic_arn: str | None = None
+    email_to: tuple[str, ...] = ()
+    smtp_smarthost: str | None = None
+    smtp_from: str | None = None
+    smtp_username: str | None = None
+    smtp_password: pulumi.Input[str] | None = None
+    heartbeat_url: pulumi.Input[str] | None = None
+
+    def problems(self, label: Callable[[str], str] = lambda f: f"alert_receivers.{f}") -> list[str]:
+        """Every mistake, one message each, naming the setting by `label(field)`; secrets are
+        never shown."""
+        found = [*self._endpoint_problems(), *self._email_problems(label)]
+        return [
+            f"{label(f)} = {shown} is not valid: expected {accepted}"
+            for f, shown, accepted in found
+        ]
+
+    def _endpoint_problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        for name in ("slack_webhook_url", "heartbeat_url"):
+            value = getattr(self, name)
+            # An Output (built from code) is checked by whoever made it.
+            if isinstance(value, str) and value and not HTTPS_URL.fullmatch(value):
+                found.append((name, "[secret]", "an https:// URL"))
+        if self.sns_topic_arn and not SNS_TOPIC_ARN.fullmatch(self.sns_topic_arn):
+            accepted = "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>"
+            found.append(("sns_topic_arn", json.dumps(self.sns_topic_arn), accepted))
+        return found
+
+    def _email_problems(self, label: Callable[[str], str]) -> list[Problem]:
+        found: list[Problem] = []
+        bad = [a for a in self.email_to if not EMAIL_ADDRESS.fullmatch(a)]
+        if bad:
+            found.append(
+                ("email_to", json.dumps(list(self.email_to)), f"email addresses (not: {bad})")
+            )
+        smarthost = SMARTHOST.fullmatch(self.smtp_smarthost or "")
+        if self.smtp_smarthost and not (smarthost and 0 < int(smarthost["port"]) <= MAX_PORT):
+            accepted = "host:port, e.g. smtp.example.com:587"
+            found.append(("smtp_smarthost", json.dumps(self.smtp_smarthost), accepted))
+        if self.smtp_from and not EMAIL_ADDRESS.fullmatch(self.smtp_from):
+            found.append(("smtp_from", json.dumps(self.smtp_from), "the sender's email address"))
+        if self.email_to:
+            needed = f"a value: email alerts ({label('email_to')}) need it"
+            found += [
+                (name, '""', needed)
+                for name in ("smtp_smarthost", "smtp_from")
+                if not getattr(self, name)
+            ]
+        elif self.smtp_smarthost or self.smtp_from or self.smtp_username or self.smtp_password:
+            found.append(("email_to", "[]", "at least one address when SMTP settings are given"))
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            found.append(
+                ("smtp_password", "[secret]", f"set together with {label('smtp_username')}")
+            )
+        return found
+
+    def secret_data(self) -> dict[str, pulumi.Input[str]]:
+        """The Secret's keys: only those configured."""
+        data = {
+            SLACK_KEY: self.slack_webhook_url,
+            SMTP_PASSWORD_KEY: self.smtp_password,
+            HEARTBEAT_KEY: self.heartbeat_url,
+        }
+        return {key: value for key, value in data.items() if value}
+
+
+def topic_region(topic_arn: str) -> str:
+    match = SNS_TOPIC_ARN.fullmatch(topic_arn)
+    if match is None:
+        raise ValueError(f"not an SNS topic ARN: {topic_arn!r}")
+    return match["region"]
+
+
+def sns_publish_policy(topic_arn: str) -> dict[str, Any]:
+    """What Alertmanager's SNS receiver needs: publishing to that one topic."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}],
+    }
+
+
+def _channels(receivers: AlertReceivers, *, paging: bool) -> dict[str, list[dict[str, Any]]]:
+    channels: dict[str, list[dict[str, Any]]] = {}
+    if receivers.slack_webhook_url:
+        channels["slack_configs"] = [
+            {"api_url_file": f"{SECRET_FILES}/{SLACK_KEY}", "send_resolved": True}
+        ]
+    if receivers.email_to:
+        email: dict[str, Any] = {
+            "to": ", ".join(receivers.email_to),
+            "from": receivers.smtp_from,
+            "smarthost": receivers.smtp_smarthost,
+            "send_resolved": True,
+        }
+        if receivers.smtp_username:
+            email["auth_username"] = receivers.smtp_username
+            email["auth_password_file"] = f"{SECRET_FILES}/{SMTP_PASSWORD_KEY}"
+        channels["email_configs"] = [email]
+    if paging and receivers.sns_topic_arn:
+        # Signed with the pod's IRSA credentials; the region is the topic's own.
+        channels["sns_configs"] = [
+            {
+                "topic_arn": receivers.sns_topic_arn,
+                "sigv4": {"region": topic_region(receivers.sns_topic_arn)},
+                "send_resolved": True,
+            }
+        ]
+    return channels
+
+
+def _route(receiver: str, matcher: str, **timing: str) -> dict[str, Any]:
+    return {"receiver": receiver, "matchers": [matcher], **timing}
+
+
+def alertmanager_config(receivers: AlertReceivers) -> dict[str, Any]:
+    """The whole Alertmanager configuration for these receivers, without any secret in it."""
+    named: dict[str, dict[str, Any]] = {NULL_RECEIVER: {}}
+    routes = [_route(NULL_RECEIVER, 'alertname = "InfoInhibitor"')]
+    if receivers.heartbeat_url:
+        named[HEARTBEAT_RECEIVER] = {
+            "webhook_configs": [
+                {"url_file": f"{SECRET_FILES}/{HEARTBEAT_KEY}", "send_resolved": False}
+            ]
+        }
+    routes.insert(
+        0,
+        _route(
+            HEARTBEAT_RECEIVER if receivers.heartbeat_url else NULL_RECEIVER,
+            'alertname = "Watchdog"',
+            group_wait="0s",
+            group_interval=HEARTBEAT_GROUP_INTERVAL,
+            repeat_interval=HEARTBEAT_REPEAT_INTERVAL,
+        ),
+    )
+    for name, paging, extra in (
+        (CRITICAL_RECEIVER, True, {"repeat_interval": CRITICAL_REPEAT_INTERVAL}),
+        (WARNING_RECEIVER, False, {}),
+    ):
+        channels = _channels(receivers, paging=paging)
+        if channels:
+            named[name] = channels
+            routes.append(_route(name, f'severity = "{name}"', **extra))
+    return {
+        "global": {"resolve_timeout": RESOLVE_TIMEOUT},
+        "route": {
+            "receiver": NULL_RECEIVER,
+            "group_by": GROUP_BY,
+            "group_wait": GROUP_WAIT,
+            "group_interval": GROUP_INTERVAL,
+            "repeat_interval": REPEAT_INTERVAL,
+            "routes": routes,
+        },
+        "receivers": [{"name": name, **channels} for name, channels in named.items()],
+        "inhibit_rules": INHIBIT_RULES,
+        "templates": TEMPLATES,
+    }
+
+
+# A critical alert silences the warning and info alerts of the same name and namespace, a
+# warning the info ones; InfoInhibitor (always firing, severity none) silences info alerts of
+# its namespace unless something worse fires there.
+INHIBIT_RULES = [
+    {
+        "source_matchers": ['severity = "critical"'],
+        "target_matchers": ['severity =~ "warning|info"'],
+        "equal": ["namespace", "alertname"],
+    },
+    {
+        "source_matchers": ['severity = "warning"'],
+        "target_matchers": ['severity = "info"'],
+        "equal": ["namespace", "alertname"],
+    },
+    {
+        "source_matchers": ['alertname = "InfoInhibitor"'],
+        "target_matchers": ['severity = "info"'],
+        "equal": ["namespace"],
+    },
+    {"target_matchers": ['alertname = "InfoInhibitor"']},
+]
+
+
+def config_problems(config: dict[str, Any]) -> list[str]:
+    """What Alertmanager itself would refuse to load in a configuration's structure: receivers
+    without a unique name, routes naming a receiver that does not exist, a root route without a
+    receiver or with matchers."""
+    names = [r.get("name") for r in config.get("receivers", [])]
+    problems = [f"receiver name {n!r} is not unique" for n in set(names) if names.count(n) > 1]
+    problems += ["a receiver has no name" for n in names if not n]
+    root = config.get("route")
+    if not isinstance(root, dict) or not root.get("receiver"):
+        return [*problems, "the root route must name a receiver"]
+    if root.get("matchers") or root.get("continue"):
+        problems.append("the root route cannot have matchers or continue")
+
+    def walk(route: dict[str, Any], where: str) -> None:
+        receiver = route.get("receiver")
+        if receiver is not None and receiver not in names:
+            problems.append(f"{where} names receiver {receiver!r}, which is not defined")
+        for index, child in enumerate(route.get("routes", [])):
+            walk(child, f"{where}.routes[{index}]")
+
+    walk(root, "route")
+    return problems

@@ -1,0 +1,152 @@
+"""The base of every component's options: typed, validated once, explained in one voice.
+
+Each component owns an options model (a pydantic model derived from `Options`) with its defaults,
+descriptions and rules. Building one, from code or from stack config, either succeeds or raises
+`OptionsError` with every problem at once, each naming where it is, the value and what is
+accepted:
+
+    NetworkOptions(nat_mode="perAZ")
+    -> 'nat_mode' = "perAZ" is not valid: expected single or perAz
+
+Fields carry the stack config key as their alias, so `config.py` validates the same models by
+config key and the same sentence names the key instead: `'natGateways' = "perAZ" ...`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+# How pydantic's error types read in this project's voice; `{…}` fields come from the error's
+# context. Types not listed keep pydantic's own sentence.
+_ACCEPTED = {
+    "literal_error": "{expected}",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "greater_than_equal": "at least {ge}",
+    "greater_than": "more than {gt}",
+    "less_than_equal": "at most {le}",
+    "less_than": "less than {lt}",
+    "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
+    "string_too_short": "at least {min_length} character(s)",
+    "string_too_long": "at most {max_length} character(s)",
+    "string_pattern_mismatch": "a value matching {pattern}",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One wrong value: where it is (a field path or a config key), the value, what is accepted."""
+
+    where: str
+    value: Any
+    accepted: str
+    secret: bool = False
+
+    def __str__(self) -> str:
+        if self.accepted == "set":
+            return f"'{self.where}' is not set"
+        shown = "[secret]" if self.secret else json.dumps(self.value, default=str)
+        return f"'{self.where}' = {shown} is not valid: expected {self.accepted}"
+
+
+class OptionsError(pulumi.RunError, ValueError):
+    """Every problem found in a set of options, one per line; Pulumi prints it cleanly."""
+
+    def __init__(self, problems: Iterable[Problem], heading: str = "invalid options"):
+        self.problems = tuple(problems)
+        super().__init__(f"{heading}:\n  - " + "\n  - ".join(map(str, self.problems)))
+
+
+def _accepted(error: Mapping[str, Any]) -> str:
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "value_error":
+        # Our own validators raise ValueError("expected ...") / ValueError("...").
+        message = str(context.get("error", error["msg"]))
+        return message.removeprefix("expected ")
+    template = _ACCEPTED.get(kind)
+    if template is None:
+        return error["msg"]
+    values = {k: str(v).replace("'", "") for k, v in context.items()}
+    return template.format(**values) if values or "{" not in template else template
+
+
+def problems(error: ValidationError, *, secret_fields: Iterable[str] = ()) -> list[Problem]:
+    """The problems of a pydantic ValidationError, each at its dotted location. A nested
+    options model that failed contributes its own problems, under the field that holds it."""
+    secrets = set(secret_fields)
+    found: list[Problem] = []
+    for item in error.errors(include_url=False):
+        where = ".".join(map(str, item["loc"]))
+        nested = (item.get("ctx") or {}).get("error")
+        if isinstance(nested, OptionsError):
+            found += [_under(where, problem) for problem in nested.problems]
+            continue
+        accepted = "set" if item["type"] == "missing" else _accepted(item)
+        if item["type"] == "extra_forbidden":
+            accepted = "no such key"
+        # A rule across fields names the model as a whole.
+        found.append(Problem(where or "options", item.get("input"), accepted, where in secrets))
+    return found
+
+
+def _under(prefix: str, problem: Problem) -> Problem:
+    if not prefix:
+        return problem
+    where = prefix if problem.where == "options" else f"{prefix}.{problem.where}"
+    return Problem(where, problem.value, problem.accepted, problem.secret)
+
+
+def _is_secret(field: Any) -> bool:
+    """Fields marked `Field(json_schema_extra={"secret": True})` are never echoed."""
+    return bool((field.json_schema_extra or {}).get("secret"))
+
+
+class Options(BaseModel):
+    """Frozen, no unknown fields, built by field name (code) or by alias (stack config)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, validate_default=True
+    )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            secret = [
+                key
+                for name, info in type(self).model_fields.items()
+                if _is_secret(info)
+                for key in (name, info.alias)
+                if key
+            ]
+            raise OptionsError(
+                problems(error, secret_fields=secret), f"invalid {type(self).__name__}"
+            ) from None
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], *, prefix: str = "") -> Self:
+        """Validate values keyed by config key (the aliases); problems name those keys, under
+        `prefix` (e.g. `apps.comments`)."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            found = [_under(prefix, problem) for problem in problems(error)]
+            raise OptionsError(found, "invalid stack configuration") from None

@@ -51,7 +51,8 @@ def context_problem(context_dir: str, root: Path | None = None) -> str | None:
 
 def build_hash(args: AppImageArgs, root: Path | None = None) -> str:
     """A SHA-256 of everything the build reads: the target platform and every file Docker
-    sends as the build context (what .dockerignore leaves), by path, mode and content."""
+    sends as the build context (what .dockerignore leaves), by path, executable bit and
+    content."""
     context = (root or Path.cwd()) / args.context
     ignore = context / ".dockerignore"
     patterns = []
@@ -67,8 +68,9 @@ def build_hash(args: AppImageArgs, root: Path | None = None) -> str:
             content = path.read_bytes()
         else:
             continue
-        executable = path.lstat().st_mode & 0o111
-        digest.update(f"\0{relative}\0{executable:o}\0".encode())
+        # Git keeps one mode bit, whether a file is executable; umasks differ in the others.
+        executable = bool(path.lstat().st_mode & 0o100)
+        digest.update(f"\0{relative}\0{executable:d}\0".encode())
         digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
 

@@ -100,14 +100,19 @@ def test_the_build_hash_follows_what_docker_is_sent_and_nothing_else(context):
     assert source(context) != before
 
 
-def test_the_build_hash_follows_the_dockerfile_modes_and_platform(context):
+def test_the_build_hash_follows_the_dockerfile_executable_bits_and_platform(context):
     before = source(context)
     assert source(context, "linux/arm64") != before
     dockerfile = context / "app" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "# more\n")
     changed = source(context)
     assert changed != before
-    (context / "app" / "requirements.txt").chmod(0o755)
+    requirements = context / "app" / "requirements.txt"
+    requirements.chmod(0o644)
+    assert source(context) == changed
+    requirements.chmod(0o640)  # another umask: the same file to git and to the image
+    assert source(context) == changed
+    requirements.chmod(0o755)
     assert source(context) != changed
 
 

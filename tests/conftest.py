@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import config, offline
+from app_platform import config, offline, preflight
 
 ROOT = Path(__file__).resolve().parent.parent
 # The zones the config tests pretend the region has.
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+# What the config tests pretend the machine says: Docker running, a checkout with an origin.
+ENVIRONMENT = preflight.Environment(
+    git_origin=preflight.GitOrigin("https://github.com/example/app-platform.git")
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +36,25 @@ def run_stack():
 @pytest.fixture
 def parse_config():
     """Validate the dev stack's config with some keys changed, as the CLI would hand them over:
-    `parse_config(natGateways="perAz", spotInstanceTypes=[...])`; None unsets a key."""
+    `parse_config(natGateways="perAz", spotInstanceTypes=[...])`; None unsets a key.
+    `environment=` replaces what the machine is said to answer (`ENVIRONMENT`)."""
 
-    def parse(**changes) -> config.PlatformSettings:
+    def parse(
+        environment: preflight.Environment | None = None, **changes
+    ) -> config.PlatformSettings:
         values = offline.load_stack_config(ROOT, "dev").values
         raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("app-platform:")}
         raw.update(
             {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in changes.items()}
         )
-        return config.parse(raw, stack="dev", region="us-east-1", zones=ZONES, base_dir=ROOT)
+        return config.parse(
+            raw,
+            stack="dev",
+            region="us-east-1",
+            zones=ZONES,
+            base_dir=ROOT,
+            environment=environment or ENVIRONMENT,
+        )
 
     return parse
 
@@ -49,9 +63,9 @@ def parse_config():
 def config_error(parse_config):
     """The message of the ConfigError that the dev config with these changes raises."""
 
-    def error(**changes) -> str:
+    def error(environment: preflight.Environment | None = None, **changes) -> str:
         with pytest.raises(config.ConfigError) as raised:
-            parse_config(**changes)
+            parse_config(environment, **changes)
         return str(raised.value)
 
     return error

@@ -4,6 +4,7 @@ dev stack's offline outputs)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,17 @@ def test_dev_runs_the_comments_api_on_its_platform(dev):
     # Routes wait for the Gateway API CRDs and monitors for the Prometheus Operator's.
     releases = dev.of_type("kubernetes:helm.sh/v3:Release")
     assert any(dev.depends_on(route, release) for release in releases)
+
+
+def test_dev_builds_the_comments_image_and_runs_it_by_digest(dev):
+    """A first `up` needs no published image: the stack builds apps/comments itself."""
+    build = dev.one("docker-build:index:Image")
+    assert build.inputs["context"] == {"location": "apps/comments"}
+    repository = dev.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
+    deployment = dev.one("kubernetes:apps/v1:Deployment", "platform-dev-comments-deployment")
+    (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{repository}@{build.outputs['digest']}"
+    assert re.fullmatch(r".+@sha256:[0-9a-f]{64}", container["image"])
 
 
 def test_comments_database_lives_in_the_platform_network(dev):

@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# The environment that holds the image workflow's pull-request token (.github/workflows/image.yml).
-BUMP_ENVIRONMENT = "image-bump"
 # Secrets CI no longer reads: stack secrets are decrypted through KMS now.
 RETIRED_SECRETS = ("PULUMI_CONFIG_PASSPHRASE",)
 
@@ -56,10 +54,6 @@ def commands(outputs: dict[str, Any], stacks: list[str] | None = None) -> list[s
                 f"gh variable set {name} {repo} --env {_q(environment)} --body {_q(value)}"
             )
     lines += [f"gh secret delete {name} {repo} 2>/dev/null || true" for name in RETIRED_SECRETS]
-    lines += [
-        "# Optional: a token that may open pull requests, so image bumps get their own preview",
-        f"# gh secret set BUMP_PR_TOKEN {repo} --env {BUMP_ENVIRONMENT}",
-    ]
     lines += stack_commands(outputs, stacks or [])
     return lines
 

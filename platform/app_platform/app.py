@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app_platform.database import Database, DatabaseArgs, DatabaseSpec, sql_identifier
+from app_platform.image import DEFAULT_PLATFORM, AppImage, AppImageArgs
 
 # Where apps attach and who may reach them, unless the platform says otherwise.
 DEFAULT_PROXY_NAMESPACE = "envoy-gateway-system"
@@ -105,6 +106,7 @@ class Observability:
 @dataclass(frozen=True)
 class AppSpec:
     name: str
+    # A pinned image reference; empty when the stack builds the image (`build`).
     image: str
     port: int
     min_replicas: int
@@ -118,6 +120,9 @@ class AppSpec:
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     database: DatabaseSpec | None = None
     observability: Observability = field(default_factory=Observability)
+    # Build the image from this directory of the project (holding a Dockerfile) instead of
+    # naming one: the App then owns an `AppImage` and runs it by digest.
+    build: str | None = None
 
     @property
     def autoscaled(self) -> bool:
@@ -140,6 +145,8 @@ class PlatformRefs:
     private_subnet_ids: pulumi.Input[Sequence[str]] | None = None
     node_security_group_id: pulumi.Input[str] | None = None
     url_scheme: pulumi.Input[str] = "http"
+    # The nodes' OS and architecture, which images built by the stack target.
+    node_platform: str = DEFAULT_PLATFORM
     # Labels the Gateway's listeners require on a namespace before they accept its routes.
     route_namespace_labels: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     # Extra labels for ServiceMonitor/PrometheusRule (e.g. `release`), if Prometheus selects them.
@@ -198,21 +205,37 @@ class App(pulumi.ComponentResource):
     env and DATABASE_URL), Deployment, Service, HTTPRoute on the shared Gateway at
     `<name>.<domain>`, HorizontalPodAutoscaler (when min < max), PodDisruptionBudget,
     ServiceMonitor, NetworkPolicy (only the Gateway's proxies and Prometheus get in), an optional
-    PostgreSQL `Database`, and optional dashboard ConfigMap and PrometheusRule.
+    PostgreSQL `Database`, an `AppImage` when the spec says to build (the Deployment then runs
+    it by digest), and optional dashboard ConfigMap and PrometheusRule.
 
-    Gives `url` (`http(s)://<name>.<domain>`), `namespace`, `hostname`, and `database`
-    (or None).
+    Gives `url` (`http(s)://<name>.<domain>`), `namespace`, `hostname`, `database` and `image`
+    (each None when not owned).
     """
 
     url: pulumi.Output[str]
     hostname: pulumi.Output[str]
     namespace: pulumi.Output[str]
     database: Database | None
+    image: AppImage | None
 
     def __init__(self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("app-platform:app:App", name, None, opts)
         spec, platform = args.spec, args.platform
         app = spec.name
+        if bool(spec.image) == bool(spec.build):
+            raise ValueError(
+                f"app {app}: image = {spec.image!r}, build = {spec.build!r}: expected exactly "
+                "one, a pinned image reference or a directory to build it from"
+            )
+        self.image = None
+        image: pulumi.Input[str] = spec.image
+        if spec.build:
+            self.image = AppImage(
+                f"{name}-image",
+                AppImageArgs(spec.build, f"{args.prefix}-{app}", platform.node_platform),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            image = self.image.image_ref
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=platform.provider)
         labels = _labels(app)
         self.hostname = pulumi.Output.concat(app, ".", platform.domain)
@@ -295,7 +318,7 @@ class App(pulumi.ComponentResource):
 
         container = {
             "name": app,
-            "image": spec.image,
+            "image": image,
             # Pinned tags are re-checked against the registry at every start, so a moved tag
             # cannot silently keep running an old cached image on some nodes.
             "imagePullPolicy": "Always",

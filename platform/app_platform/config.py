@@ -21,10 +21,12 @@ from typing import Any
 
 import pulumi
 
+from app_platform import preflight
 from app_platform.alerting import AlertReceivers
 from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
 from app_platform.cluster import NodeGroupArgs
 from app_platform.database import DatabaseSpec
+from app_platform.image import context_problem
 
 # EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
 # 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
@@ -365,12 +367,16 @@ def parse(
     region: str,
     zones: Sequence[str],
     base_dir: Path | None = None,
+    environment: preflight.Environment | None = None,
 ) -> PlatformSettings:
     """Validate raw config values (strings as Pulumi stores them, or plain values).
 
-    `zones` are the region's available zones; nothing here calls AWS, so tests can drive it.
-    `base_dir` is where relative file paths in the config (app dashboards) start: the project.
+    `zones` are the region's available zones and `environment` what the machine and AWS say
+    (Docker, the git origin, the caller: `preflight`); nothing here calls AWS or runs
+    anything, so tests can drive it. `base_dir` is where relative paths in the config (app
+    dashboards and build contexts) start: the project.
     """
+    environment = environment or preflight.Environment()
     check = _Checker(raw)
     name = _check_name(check, stack)
     zone_count = check.integer("availabilityZoneCount", MIN_AVAILABILITY_ZONES, 16)
@@ -413,6 +419,7 @@ def parse(
     bad_arns = [a for a in admins if not ROLE_ARN_PATTERN.fullmatch(a)]
     if bad_arns:
         check.fail("adminRoleArns", admins, f"IAM role ARNs (not: {bad_arns})")
+    _check_creator(check, admins, environment.caller_arn)
 
     spot_types = check.string_list("spotInstanceTypes")
     if check.raw.get("spotInstanceTypes") is not None:
@@ -427,8 +434,8 @@ def parse(
     system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
     disk = check.integer("nodeDiskSizeGib", 20, 1000)
 
-    edge, gitops, observability = _check_addons(check, region)
-    apps = _check_apps(check, base_dir or Path.cwd())
+    edge, gitops, observability = _check_addons(check, region, environment.git_origin)
+    apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(check.errors))
@@ -452,6 +459,37 @@ def parse(
     )
 
 
+def _check_creator(check: _Checker, admins: Sequence[str], caller: str | None) -> None:
+    """The identity running the program creates the cluster, and EKS gives the creator an
+    access entry itself: a second one, from adminRoleArns, fails the deployment."""
+    listed = [arn for arn in admins if caller and preflight.same_role(arn, caller)]
+    for arn in listed:
+        check.errors.append(
+            f"config 'adminRoleArns' lists {json.dumps(arn)}, the role this program runs as "
+            f"({caller}): EKS already gives the cluster's creator admin access, and a second "
+            "access entry for it fails the deployment; remove it from adminRoleArns (or run "
+            "as another identity)"
+        )
+
+
+def _check_repo_url(check: _Checker, origin: preflight.GitOrigin) -> str:
+    """`gitopsRepoUrl`, or when it is empty, the checkout's own origin."""
+    if check.raw.get("gitopsRepoUrl") not in (None, ""):
+        return check.string(
+            "gitopsRepoUrl",
+            GIT_URL_PATTERN.fullmatch,
+            "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)",
+        )
+    if origin.url is None:
+        check.errors.append(
+            f"config 'gitopsRepoUrl' is empty, which means this checkout's git origin, and "
+            f"{origin.problem}: set gitopsRepoUrl to the URL of a repository Argo CD can read "
+            "(pulumi config set gitopsRepoUrl https://github.com/<owner>/<repo>.git)"
+        )
+        return ""
+    return origin.url
+
+
 def _optional_password(check: _Checker, key: str) -> str | None:
     value = check.raw.get(key)
     if value in (None, ""):
@@ -467,7 +505,7 @@ def _optional_password(check: _Checker, key: str) -> str | None:
 
 
 def _check_addons(
-    check: _Checker, region: str
+    check: _Checker, region: str, origin: preflight.GitOrigin
 ) -> tuple[EdgeSettings, GitOpsSettings, ObservabilitySettings]:
     domain = check.string(
         "domain",
@@ -489,11 +527,7 @@ def _check_addons(
                 certificate,
                 f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
             )
-    repo_url = check.string(
-        "gitopsRepoUrl",
-        GIT_URL_PATTERN.fullmatch,
-        "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)",
-    )
+    repo_url = _check_repo_url(check, origin)
     path = check.string(
         "gitopsPath",
         lambda v: GIT_PATH_PATTERN.fullmatch(v) is not None and ".." not in v.split("/"),
@@ -544,7 +578,12 @@ STACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-
 
 
 def parse_app_stack(
-    raw: Mapping[str, Any], *, stack: str, region: str, base_dir: Path | None = None
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    region: str,
+    base_dir: Path | None = None,
+    environment: preflight.Environment | None = None,
 ) -> AppStackSettings:
     """Validate an app stack's config: its name, the platform stack it runs on, its apps."""
     check = _Checker(raw)
@@ -555,7 +594,7 @@ def parse_app_stack(
         "a fully qualified platform stack name, <org>/app-platform/<stack> "
         "(organization/app-platform/dev on a local backend)",
     )
-    apps = _check_apps(check, base_dir or Path.cwd())
+    apps = _check_apps(check, base_dir or Path.cwd(), environment or preflight.Environment())
     if not apps and not check.errors:
         check.fail("apps", {}, "at least one app: an app stack deploys only its apps")
     if check.errors:
@@ -602,6 +641,7 @@ MIN_DB_STORAGE_GIB, MAX_DB_STORAGE_GIB = 20, 65536
 MIN_BACKUP_DAYS, MAX_BACKUP_DAYS = 1, 35
 APP_KEYS = (
     "image",
+    "build",
     "port",
     "replicas",
     "minReplicas",
@@ -617,7 +657,12 @@ APP_KEYS = (
     "alerts",
     "runbookUrl",
 )
-APP_REQUIRED_KEYS = ("image", "port", "cpu", "memory", "healthPaths")
+APP_REQUIRED_KEYS = ("port", "cpu", "memory", "healthPaths")
+# Where an app's image comes from: exactly one of these.
+IMAGE_SOURCES = {
+    "image": "a pinned image reference",
+    "build": "a directory of the project holding a Dockerfile, built by the stack",
+}
 DATABASE_KEYS = (
     "instanceClass",
     "storageGib",
@@ -814,10 +859,7 @@ def _check_app(nested: _Nested, name: str, raw: Any, base_dir: Path) -> AppSpec 
         return None
     app = {**APP_DEFAULTS, **app}
 
-    image = app["image"]
-    why = image_problem(image) if isinstance(image, str) else "an image reference (a string)"
-    if why:
-        nested.check.fail(f"{path}.image", image, why)
+    image, build = _check_image_source(nested, path, app, base_dir)
     port = nested.integer(f"{path}.port", app["port"], MIN_APP_PORT, MAX_APP_PORT)
 
     if "replicas" in app and ("minReplicas" in app or "maxReplicas" in app):
@@ -903,7 +945,8 @@ def _check_app(nested: _Nested, name: str, raw: Any, base_dir: Path) -> AppSpec 
 
     return AppSpec(
         name=name,
-        image=image if isinstance(image, str) else "",
+        image=image,
+        build=build,
         port=port,
         min_replicas=low,
         max_replicas=high,
@@ -922,22 +965,79 @@ def _check_app(nested: _Nested, name: str, raw: Any, base_dir: Path) -> AppSpec 
     )
 
 
-def _check_apps(check: _Checker, base_dir: Path) -> tuple[AppSpec, ...]:
-    raw = check.raw.get("apps")
-    if raw is None or raw == "":
-        return ()
-    parsed: Any = raw
-    if isinstance(raw, str):
+def _check_image_source(
+    nested: _Nested, path: str, app: dict[str, Any], base_dir: Path
+) -> tuple[str, str | None]:
+    """The app's pinned `image`, or the directory to `build` it from: exactly one."""
+    given = [key for key in IMAGE_SOURCES if key in app]
+    if len(given) != 1:
+        nested.check.fail(
+            path,
+            {key: app[key] for key in given},
+            "exactly one of "
+            + " or ".join(f"{key} ({meaning})" for key, meaning in IMAGE_SOURCES.items()),
+        )
+        return "", None
+    if "build" in app:
+        build = app["build"]
+        why = context_problem(build, base_dir) if isinstance(build, str) else None
+        if not isinstance(build, str) or why:
+            nested.check.fail(f"{path}.build", build, why or IMAGE_SOURCES["build"])
+            return "", None
+        return "", build
+    image = app["image"]
+    why = image_problem(image) if isinstance(image, str) else "an image reference (a string)"
+    if why:
+        nested.check.fail(f"{path}.image", image, why)
+    return (image if isinstance(image, str) else ""), None
+
+
+def _raw_apps(raw: Mapping[str, Any]) -> Any:
+    """The `apps` value as data (the CLI hands it over as JSON), or None when unset."""
+    value = raw.get("apps")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
         try:
-            parsed = json.loads(raw)
+            return json.loads(value)
         except ValueError:
-            parsed = raw
+            return value
+    return value
+
+
+def builds_images(raw: Mapping[str, Any]) -> bool:
+    """Whether any app of this config says `build` (so Docker is needed)."""
+    apps = _raw_apps(raw)
+    return isinstance(apps, dict) and any(
+        isinstance(app, dict) and "build" in app for app in apps.values()
+    )
+
+
+def _check_docker(check: _Checker, apps: Sequence[AppSpec], problem: str | None) -> None:
+    for app in apps:
+        if app.build and problem:
+            check.errors.append(
+                f"config 'apps.{app.name}.build' = {json.dumps(app.build)} cannot be built "
+                f"here: building an image needs Docker, and {problem}. Start Docker, or set "
+                f"'apps.{app.name}.image' to a pinned image reference instead of build (e.g. "
+                "the image CI publishes to GHCR)"
+            )
+
+
+def _check_apps(
+    check: _Checker, base_dir: Path, environment: preflight.Environment
+) -> tuple[AppSpec, ...]:
+    parsed = _raw_apps(check.raw)
+    if parsed is None:
+        return ()
     nested = _Nested(check)
     apps = nested.object("apps", parsed, tuple(parsed) if isinstance(parsed, dict) else ())
     if apps is None:
         return ()
     found = (_check_app(nested, name, value, base_dir) for name, value in sorted(apps.items()))
-    return tuple(app for app in found if app is not None)
+    specs = tuple(app for app in found if app is not None)
+    _check_docker(check, specs, environment.docker_problem)
+    return specs
 
 
 def load() -> PlatformSettings | AppStackSettings:
@@ -952,7 +1052,30 @@ def load() -> PlatformSettings | AppStackSettings:
         raise ConfigError(
             "config 'aws:region' is not set: run `pulumi config set aws:region us-east-1`"
         )
-    if raw.get("platformStack"):
-        return parse_app_stack(raw, stack=pulumi.get_stack(), region=region)
+    # Pulumi runs the program in the project directory; relative paths in config start there.
+    project_dir = Path.cwd()
+    platform_stack = not raw.get("platformStack")
+    environment = preflight.look_up(
+        project_dir,
+        docker=builds_images(raw),
+        origin=platform_stack and not raw.get("gitopsRepoUrl"),
+        # Only a platform stack creates a cluster, and so has a creator to keep out.
+        caller=platform_stack and bool(_as_list(raw.get("adminRoleArns"))),
+    )
+    if not platform_stack:
+        return parse_app_stack(
+            raw,
+            stack=pulumi.get_stack(),
+            region=region,
+            base_dir=project_dir,
+            environment=environment,
+        )
     zones = aws.get_availability_zones(state="available").names
-    return parse(raw, stack=pulumi.get_stack(), region=region, zones=sorted(zones))
+    return parse(
+        raw,
+        stack=pulumi.get_stack(),
+        region=region,
+        zones=sorted(zones),
+        base_dir=project_dir,
+        environment=environment,
+    )

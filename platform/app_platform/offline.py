@@ -14,6 +14,7 @@ are replaced by a placeholder and treated as secrets.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import hashlib
 import json
@@ -36,6 +37,8 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from app_platform import preflight
+
 ACCOUNT_ID = "123456789012"
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 (a stand-in, not a secret)
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -45,6 +48,20 @@ REGION_ZONES = {
     "us-west-1": ["a", "c"],
     "eu-central-1": ["a", "b", "c"],
 }
+# Who the mocked AWS says runs the program (getCallerIdentity), and for an assumed-role
+# session the role behind it, with its path (getSessionContext). Tests may change them.
+CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"
+SESSION_ISSUER_ARNS: dict[str, str] = {}
+# Where an offline run's Argo CD reads its apps when the checkout has no usable origin (a clone
+# from a local path): `.invalid` never resolves, so nothing could ever clone it.
+OFFLINE_GIT_ORIGIN = "https://git.offline.invalid/app-platform/app-platform.git"
+
+
+def offline_stand_ins() -> preflight.StandIns:
+    """What an offline run stands in for: the Docker daemon that builds app images (the mocks
+    give each build a fake digest) and, when the checkout has no usable origin, the git
+    repository Argo CD reads. Everything else the program checks is asked for real."""
+    return preflight.StandIns(docker=True, git_origin=OFFLINE_GIT_ORIGIN)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +261,30 @@ def _zones(mocks: Mocks, _args: dict) -> dict:
     return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))]}
 
 
+def _session_context(_mocks: Mocks, args: dict) -> dict:
+    arn = args["arn"]
+    role = arn.split(":assumed-role/", 1)[-1].split("/", 1)[0]
+    issuer = SESSION_ISSUER_ARNS.get(arn, f"arn:aws:iam::{ACCOUNT_ID}:role/{role}")
+    return {
+        "arn": arn,
+        "issuerArn": issuer,
+        "issuerId": "AROAOFFLINE",
+        "issuerName": issuer.rsplit("/", 1)[-1],
+        "sessionName": arn.rsplit("/", 1)[-1],
+    }
+
+
+def _ecr_token(mocks: Mocks, _args: dict) -> dict:
+    password = "offline-ecr-token"  # noqa: S105 (a stand-in, not a secret)
+    return {
+        "authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(),
+        "userName": "AWS",
+        "password": password,
+        "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{mocks.region}.amazonaws.com",
+        "expiresAt": "2030-01-01T00:00:00Z",
+    }
+
+
 def _policy_document(_mocks: Mocks, args: dict) -> dict:
     return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.get("statements", [])})}
 
@@ -252,9 +293,11 @@ CALLS: dict[str, Callable[[Mocks, dict], dict]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
         "accountId": ACCOUNT_ID,
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+        "arn": CALLER_ARN,
         "userId": "AIDAOFFLINE",
     },
+    "aws:iam/getSessionContext:getSessionContext": _session_context,
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": _ecr_token,
     "aws:index/getRegion:getRegion": lambda m, a: {"name": m.region, "region": m.region},
     "aws:index/getPartition:getPartition": lambda m, a: {
         "partition": "aws",
@@ -315,6 +358,26 @@ def _random_password(name: str, inputs: dict) -> dict:
     length = int(inputs.get("length") or 16)
     salted = hashlib.sha256(f"bcrypt:{name}".encode()).hexdigest()
     return {"result": (digest * 4)[:length], "bcryptHash": f"$2a$10${(salted * 2)[:53]}"}
+
+
+def _ecr_repository(mocks: Mocks, name: str, inputs: dict) -> dict:
+    repository = inputs.get("name") or name
+    return {
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{mocks.region}.amazonaws.com/{repository}",
+        "registryId": ACCOUNT_ID,
+        "arn": mocks.arn("ecr", f"repository/{repository}"),
+    }
+
+
+def _docker_image(_mocks: Mocks, name: str, inputs: dict) -> dict:
+    """A build that pushed: a digest that changes with the tags (which name the source)."""
+    tags = inputs.get("tags") or []
+    digest = "sha256:" + hashlib.sha256(json.dumps([name, tags]).encode()).hexdigest()
+    return {
+        "digest": digest,
+        "ref": f"{tags[0]}@{digest}" if tags else "",
+        "contextHash": hashlib.sha256(json.dumps(inputs.get("context")).encode()).hexdigest(),
+    }
 
 
 def _rds_instance(mocks: Mocks, name: str, inputs: dict) -> dict:
@@ -391,6 +454,8 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
         "hex": hashlib.sha256(n.encode()).hexdigest()[: 2 * int(i.get("byteLength") or 8)]
     },
     "aws:rds/instance:Instance": _rds_instance,
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "docker-build:index:Image": _docker_image,
     "pulumi:pulumi:StackReference": _stack_reference,
 }
 
@@ -498,12 +563,14 @@ def run(
     *,
     preview: bool = False,
     recording: Recording | None = None,
+    stand_ins: preflight.StandIns | None = None,
 ) -> Recording:
     """Run the program in `project_dir` for `stack` under mocks and return what it registered.
 
     `overrides` replace stack config values (`key` or `namespace:key`; None removes a key).
     Exceptions from the program (a `ConfigError`, say) propagate; pass your own `recording` to
-    see what was registered before it was raised.
+    see what was registered before it was raised. `stand_ins` says what the run stands in for
+    (default: `offline_stand_ins()`); its `used` lists what it did stand in for.
     """
     project_dir = Path(project_dir).resolve()
     config = load_stack_config(project_dir, stack, overrides)
@@ -515,7 +582,14 @@ def run(
         finally:
             sys.path.remove(str(project_dir))
 
-    return run_function(main, config, stack=stack, preview=preview, recording=recording)
+    return run_function(
+        main,
+        config,
+        stack=stack,
+        preview=preview,
+        recording=recording,
+        stand_ins=stand_ins or offline_stand_ins(),
+    )
 
 
 def run_function(
@@ -525,11 +599,13 @@ def run_function(
     stack: str = "test",
     preview: bool = False,
     recording: Recording | None = None,
+    stand_ins: preflight.StandIns | None = None,
 ) -> Recording:
     """Run `program` (any code that builds resources) under mocks and record it.
 
     Component tests use this to build one component with hand-written arguments. Pass your own
-    `recording` to inspect what was registered even when the program raises.
+    `recording` to inspect what was registered even when the program raises. `stand_ins` (none
+    by default) is what the program's preflight checks take instead of the real thing.
     """
     config = config or StackConfig(
         project="test", values={"aws:region": "us-east-1"}, secret_keys=[]
@@ -537,17 +613,22 @@ def run_function(
     recording = recording or Recording(project=config.project, stack=stack)
     # Pulumi keeps its runtime state in context variables: a fresh context per run keeps runs in
     # one process (a test session) from seeing each other's stacks.
-    contextvars.Context().run(_run, program, config, recording, preview)
+    contextvars.Context().run(_run, program, config, recording, preview, stand_ins)
     return recording
 
 
 def _run(
-    program: Callable[[], None], config: StackConfig, recording: Recording, preview: bool
+    program: Callable[[], None],
+    config: StackConfig,
+    recording: Recording,
+    preview: bool,
+    stand_ins: preflight.StandIns | None,
 ) -> None:
     # Pulumi's runtime uses the thread's current event loop; code that ran before (an asyncio
     # test, say) may have closed or unset it, so each run brings its own.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    preflight.use_stand_ins(stand_ins)
     mocks = Mocks(config.values.get("aws:region", "us-east-1"), unknown_outputs=preview)
     pulumi.runtime.set_mocks(
         mocks,

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ KEY_SETTINGS: dict[str, list[str]] = {
     ],
     "eks:index:ManagedNodeGroup": ["capacityType", "instanceTypes", "scalingConfig", "labels"],
     "kubernetes:helm.sh/v3:Release": ["chart", "version", "namespace"],
+    "aws:ecr/repository:Repository": [
+        "name",
+        "imageTagMutability",
+        "imageScanningConfiguration.scanOnPush",
+        "forceDelete",
+    ],
+    "docker-build:index:Image": ["context.location", "platforms", "push"],
 }
 
 
@@ -86,10 +94,11 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def to_json(recording: offline.Recording) -> dict[str, Any]:
+def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "project": recording.project,
         "stack": recording.stack,
+        "stoodIn": list(stood_in),
         "resources": [
             {
                 "urn": r.urn,
@@ -109,8 +118,13 @@ def to_json(recording: offline.Recording) -> dict[str, Any]:
     }
 
 
-def render_text(recording: offline.Recording) -> str:
+def render_text(recording: offline.Recording, stood_in: Sequence[str] = ()) -> str:
+    """The plan as text; `stood_in` says what the offline run used instead of the real thing."""
     lines = [f"Offline plan of stack '{recording.stack}' (project {recording.project})", ""]
+    if stood_in:
+        lines += ["Stood in for (not real in this plan):"]
+        lines += [f"  - {note}" for note in stood_in]
+        lines += [""]
     for depth, resource in offline.iter_tree(recording):
         settings = "  ".join(f"{k}={_show(v)}" for k, v in key_settings(resource).items())
         lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}  {settings}".rstrip())
@@ -132,15 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    recording = offline.run(args.project, args.stack)
+    stand_ins = offline.offline_stand_ins()
+    recording = offline.run(args.project, args.stack, stand_ins=stand_ins)
     elapsed = time.monotonic() - started
     if args.json == "-":
-        json.dump(to_json(recording), sys.stdout, indent=2)
+        json.dump(to_json(recording, stand_ins.used), sys.stdout, indent=2)
         print()
         return 0
-    print(render_text(recording))
+    print(render_text(recording, stand_ins.used))
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(recording), indent=2) + "\n")
+        plan = to_json(recording, stand_ins.used)
+        Path(args.json).write_text(json.dumps(plan, indent=2) + "\n")
         print(f"\nWrote {args.json}")
     print(f"\nPlanned offline in {elapsed:.1f}s: no cloud account or Pulumi CLI was used.")
     return 0

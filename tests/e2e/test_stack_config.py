@@ -36,7 +36,8 @@ def e2e_recording(dev_config):
         finally:
             sys.path.remove(str(ROOT))
 
-    return offline.run_function(program, config, stack=STACK)
+    # As `make plan` does: the mocks build no image and the clone may have no origin.
+    return offline.run_function(program, config, stack=STACK, stand_ins=offline.offline_stand_ins())
 
 
 def test_stack_names_are_short_random_and_valid_pulumi_and_aws_names():

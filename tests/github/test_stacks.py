@@ -122,7 +122,6 @@ def test_each_job_assumes_the_role_whose_trust_names_its_workflow_and_trigger():
         assert f'{subject}"' in trust
         assert f"/.github/workflows/{workflow}@" in trust
     assert _job("deploy.yml", "up")["environment"] == bootstrap["deployEnvironment"]["default"]
-    assert _job("image.yml", "bump")["environment"] == repository.BUMP_ENVIRONMENT
 
 
 def test_every_variable_the_workflows_read_is_one_make_bootstrap_prints():

@@ -257,7 +257,7 @@ def test_drift_is_checked_nightly_and_reported_in_one_issue():
     assert "gh issue comment" in script and "gh issue create --label drift" in script
 
 
-def test_images_are_tested_built_multi_arch_pushed_by_sha_and_version_then_proposed():
+def test_images_are_tested_built_multi_arch_pushed_by_sha_and_version_then_announced():
     image = workflow("image.yml")
     assert image["on"]["push"]["tags"] == ["comments-v*"]
     assert "apps/comments/**" in image["on"]["push"]["paths"]
@@ -273,12 +273,16 @@ def test_images_are_tested_built_multi_arch_pushed_by_sha_and_version_then_propo
     assert "type=gha" in build["with"]["cache-from"] and "type=gha" in build["with"]["cache-to"]
     (meta,) = [s for s in jobs["publish"]["steps"] if "metadata-action" in s.get("uses", "")]
     assert "type=sha" in meta["with"]["tags"] and "comments-v" in meta["with"]["tags"]
-    bump = jobs["bump"]
-    assert bump["needs"] == "publish"
-    runs = "\n".join(s.get("run", "") for s in bump["steps"])
-    assert ".github/scripts/bump_image.py Pulumi.dev.yaml" in runs
-    (pr,) = [s for s in bump["steps"] if "create-pull-request" in s.get("uses", "")]
-    assert pr["with"]["add-paths"] == "Pulumi.dev.yaml"
+    # The dev stack builds its own image: the workflow proposes no change to it, and only says
+    # which reference a stack naming an image would pin.
+    announce = jobs["announce"]
+    assert announce["needs"] == "publish"
+    assert announce["permissions"] == {}
+    (summary,) = announce["steps"]
+    assert summary["env"]["REFERENCE"] == "${{ needs.publish.outputs.reference }}"
+    assert "GITHUB_STEP_SUMMARY" in summary["run"]
+    assert not any("create-pull-request" in s.get("uses", "") for _, s in steps(image))
+    assert "Pulumi.dev.yaml" not in (GITHUB / "workflows" / "image.yml").read_text()
 
 
 def _tool(name: str) -> str | None:

@@ -70,5 +70,17 @@ def test_checkov_catches_a_privileged_container(manifests, checkov, tmp_path):
     assert "CKV_K8S_16" in result.stdout  # "Container should not be privileged"
 
 
+def test_checkov_refuses_an_image_by_tag_alone(manifests, checkov, tmp_path):
+    """Every app image is pinned by digest, so no waiver hides CKV_K8S_43."""
+    deployment = next(o for o in manifests["dev"] if o["kind"] == "Deployment")
+    assert "@sha256:" in deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    broken = yaml.safe_load(yaml.safe_dump(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/acme/comments:1.0.0"
+    (tmp_path / "broken.yaml").write_text(render.to_yaml([broken]))
+    result = run_checkov(checkov, tmp_path)
+    assert result.returncode != 0
+    assert "CKV_K8S_43" in result.stdout  # "Image should use digest"
+
+
 if __name__ == "__main__":  # pragma: no cover - `python tests/manifests/test_checkov.py`
     sys.exit(pytest.main([__file__, "-q"]))

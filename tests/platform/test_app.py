@@ -409,3 +409,29 @@ def test_comments_dashboard_shows_rate_errors_latency_replicas_and_db_connection
         "comments_db_connections",
     ):
         assert needed in queries, needed
+
+
+def test_an_app_built_by_the_stack_runs_its_image_by_digest():
+    built = build(dataclasses.replace(SPEC, image="", build="apps/comments"))
+    app = built.one("app-platform:app:App")
+    app_image = built.one("app-platform:image:AppImage")
+    assert app_image.parent == app.urn
+    repository = built.one("aws:ecr/repository:Repository")
+    assert repository.inputs["name"] == "platform-dev-comments"
+    digest = built.one("docker-build:index:Image").outputs["digest"]
+    assert container(built)["image"] == f"{repository.outputs['repositoryUrl']}@{digest}"
+    # The Deployment rolls out only once the image is pushed.
+    assert built.depends_on(built.one(DEPLOYMENT), built.one("docker-build:index:Image"))
+
+
+def test_an_app_named_by_image_builds_nothing(comments):
+    assert comments.of_type("app-platform:image:AppImage") == []
+
+
+@pytest.mark.parametrize(
+    ("image", "build_dir"),
+    [("", None), ("ghcr.io/app-platform/comments:1.0.0", "apps/comments")],
+)
+def test_an_app_needs_exactly_one_image_source(image, build_dir):
+    with pytest.raises(ValueError, match="expected exactly one, a pinned image reference or a"):
+        build(dataclasses.replace(SPEC, image=image, build=build_dir))

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from app_platform import config, offline
+from app_platform import config, offline, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+# Docker running, a checkout with an origin.
+ENVIRONMENT = preflight.Environment(
+    git_origin=preflight.GitOrigin("https://github.com/example/app-platform.git")
+)
 
 
 def dev_raw() -> dict[str, str]:
@@ -25,10 +30,12 @@ def dev_apps() -> dict:
     return json.loads(dev_raw()["apps"])
 
 
-def parse_apps(apps: object) -> tuple:
+def parse_apps(apps: object, environment: preflight.Environment = ENVIRONMENT) -> tuple:
     raw = dev_raw()
     raw["apps"] = apps if isinstance(apps, str) else json.dumps(apps)
-    return config.parse(raw, stack="dev", region="us-east-1", zones=ZONES, base_dir=ROOT).apps
+    return config.parse(
+        raw, stack="dev", region="us-east-1", zones=ZONES, base_dir=ROOT, environment=environment
+    ).apps
 
 
 def comments(**changes: object) -> dict:
@@ -42,16 +49,22 @@ def comments(**changes: object) -> dict:
     return {"comments": app}
 
 
-def error_of(apps: object) -> str:
+def published(image: str, **changes: object) -> dict:
+    """The comments app running a published image instead of building one."""
+    return comments(build=None, image=image, **changes)
+
+
+def error_of(apps: object, environment: preflight.Environment = ENVIRONMENT) -> str:
     with pytest.raises(config.ConfigError) as raised:
-        parse_apps(apps)
+        parse_apps(apps, environment)
     return str(raised.value)
 
 
 def test_dev_stack_runs_the_comments_api_on_postgres_autoscaled_2_to_6():
     (app,) = parse_apps(dev_apps())
     assert app.name == "comments"
-    assert app.image.startswith("ghcr.io/") and ":" in app.image.rsplit("/", 1)[1]
+    # Built from source by the stack: nothing needs publishing before the first `up`.
+    assert (app.build, app.image) == ("apps/comments", "")
     assert (app.min_replicas, app.max_replicas) == (2, 6)
     assert app.port == 8000
     assert app.health.readiness == "/readyz" and app.health.liveness == "/healthz"
@@ -91,20 +104,37 @@ def test_a_second_app_is_only_a_config_entry():
             "'apps.Comments_API' = \"Comments_API\" is not valid: expected an app name of 1-30",
         ),
         # typos are caught, not ignored
-        (comments(replica=3), "expected only the keys image, port, replicas"),
-        (comments(image=None), "(missing: ['image'])"),
-        # images are pinned
+        (comments(replica=3), "expected only the keys image, build, port, replicas"),
+        (comments(port=None), "(missing: ['port'])"),
+        # the image: named or built, exactly one
         (
-            comments(image="ghcr.io/app-platform/comments:latest"),
+            comments(image="ghcr.io/app-platform/comments:1.0.0"),
+            '\'apps.comments\' = {"image": "ghcr.io/app-platform/comments:1.0.0", "build": '
+            '"apps/comments"} is not valid: expected exactly one of image (a pinned image '
+            "reference) or build (a directory of the project holding a Dockerfile",
+        ),
+        (comments(build=None), "'apps.comments' = {} is not valid: expected exactly one of image"),
+        (
+            comments(build="apps/missing"),
+            "'apps.comments.build' = \"apps/missing\" is not valid: expected a directory of the "
+            "project holding a Dockerfile, e.g. apps/comments",
+        ),
+        (comments(build="apps"), "'apps.comments.build' = \"apps\" is not valid"),
+        (comments(build="/srv/comments"), "expected a directory inside the project, relative"),
+        (comments(build="../comments"), "expected a directory inside the project, relative"),
+        (comments(build=["apps/comments"]), "'apps.comments.build' = [\"apps/comments\"]"),
+        # published images are pinned
+        (
+            published("ghcr.io/app-platform/comments:latest"),
             "'apps.comments.image' = \"ghcr.io/app-platform/comments:latest\" is not valid: "
             "expected an image pinned to a release tag or digest, not the moving tag 'latest'",
         ),
         (
-            comments(image="ghcr.io/app-platform/comments"),
+            published("ghcr.io/app-platform/comments"),
             "expected an image pinned by tag or digest (name:1.2.3 or name@sha256:...)",
         ),
-        (comments(image="ghcr.io/app-platform/comments@sha256:abc"), "expected a digest sha256:"),
-        (comments(image="Not An Image:1"), "expected an image reference such as ghcr.io/"),
+        (published("ghcr.io/app-platform/comments@sha256:abc"), "expected a digest sha256:"),
+        (published("Not An Image:1"), "expected an image reference such as ghcr.io/"),
         # ports a non-root container can bind
         (
             comments(port=80),
@@ -192,7 +222,7 @@ def test_each_app_mistake_names_key_value_and_what_is_accepted(apps, expected):
 
 
 def test_all_app_mistakes_are_reported_at_once():
-    message = error_of(comments(port=80, image="x/y:latest", minReplicas=0))
+    message = error_of(published("x/y:latest", port=80, minReplicas=0))
     assert "apps.comments.port" in message
     assert "apps.comments.image" in message
     assert "apps.comments.minReplicas" in message
@@ -209,10 +239,37 @@ def test_database_can_be_switched_on_with_defaults_or_off():
 def test_bad_app_config_stops_the_program_before_any_resource(run_stack):
     recording = offline.Recording(project="app-platform", stack="dev")
     with pytest.raises(config.ConfigError, match=r"apps\.comments\.image"):
-        run_stack(
-            {"apps": comments(image="ghcr.io/app-platform/comments:latest")}, recording=recording
-        )
+        run_stack({"apps": published("ghcr.io/app-platform/comments:latest")}, recording=recording)
     assert recording.resources == []
+
+
+NO_DOCKER = preflight.Environment(
+    docker_problem="the docker command is not on PATH", git_origin=ENVIRONMENT.git_origin
+)
+
+
+def test_building_without_docker_names_the_image_key_to_use_instead():
+    message = error_of(dev_apps(), NO_DOCKER)
+    assert (
+        "config 'apps.comments.build' = \"apps/comments\" cannot be built here: building an "
+        "image needs Docker, and the docker command is not on PATH. Start Docker, or set "
+        "'apps.comments.image' to a pinned image reference instead of build"
+    ) in message
+
+
+def test_a_published_image_needs_no_docker():
+    image = "ghcr.io/acme/comments:1.2.0@sha256:" + "ab" * 32
+    (app,) = parse_apps(published(image), NO_DOCKER)
+    assert (app.image, app.build) == (image, None)
+
+
+def test_every_app_key_is_described_in_pulumi_yaml_and_the_readme():
+    description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["apps"]
+    readme = (ROOT / "README.md").read_text()
+    apps_table = readme.split("## Apps on the platform", 1)[1].split("\n### ", 1)[0]
+    for key in config.APP_KEYS:
+        assert re.search(rf"\b{key}\b", description["description"]), key
+        assert re.search(rf"`{key}\b", apps_table), key
 
 
 # ------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, offline
+from app_platform import config, offline, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,7 +158,15 @@ def dev_raw(**changes) -> dict:
 
 def parse_as(stack: str, **changes) -> config.PlatformSettings:
     zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
-    return config.parse(dev_raw(**changes), stack=stack, region="us-east-1", zones=zones)
+    origin = preflight.GitOrigin("https://github.com/example/app-platform.git")
+    return config.parse(
+        dev_raw(**changes),
+        stack=stack,
+        region="us-east-1",
+        zones=zones,
+        base_dir=ROOT,
+        environment=preflight.Environment(git_origin=origin),
+    )
 
 
 def test_a_prefix_too_long_for_aws_names_is_refused():

@@ -98,6 +98,8 @@ def to_json(recording: offline.Recording) -> dict[str, Any]:
                 "parent": r.parent,
                 "inputs": _redact(r.inputs),
                 "dependencies": r.dependencies,
+                "provider": r.provider,
+                "deletedWith": r.deleted_with,
             }
             for r in recording.resources
         ],

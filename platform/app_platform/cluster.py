@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -72,6 +73,9 @@ class ClusterArgs:
     spot: NodeGroupArgs
     system: NodeGroupArgs
     node_disk_size_gib: int
+    # The private subnets' path to the internet (Network.egress_ready): the control plane and
+    # the nodes wait for it, so on destroy everything in the cluster goes while it still works.
+    egress_ready: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -158,17 +162,22 @@ class Cluster(pulumi.ComponentResource):
             use_default_vpc_cni=True,
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[control_plane_logs, *args.egress_ready]
+            ),
         )
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
 
         before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
-        node_role = self._node_role(name, child)
+        node_role, node_policies = self._node_role(name, child)
+        # Nodes start after, and are deleted before, their permissions, the add-ons they need
+        # to become Ready and the egress they pull images and join the cluster through.
+        after = [*before_nodes, *node_policies, *args.egress_ready]
         self.system_node_group = self._node_group(
-            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, before_nodes
+            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, after
         )
         self.spot_node_group = self._node_group(
-            name, SPOT_POOL, "SPOT", args.spot, args, node_role, before_nodes
+            name, SPOT_POOL, "SPOT", args.spot, args, node_role, after
         )
         node_groups = [self.system_node_group, self.spot_node_group]
         after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
@@ -264,20 +273,26 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks, *after]),
         )
 
-    def _node_role(self, name: str, child: pulumi.ResourceOptions) -> aws.iam.Role:
+    def _node_role(
+        self, name: str, child: pulumi.ResourceOptions
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The nodes' role and its policy attachments, which node groups must depend on: a role
+        without them cannot join the cluster, pull images or run the VPC CNI."""
         role = aws.iam.Role(
             f"{name}-node",
             assume_role_policy=service_trust_policy("ec2.amazonaws.com", "sts:AssumeRole"),
             opts=child,
         )
-        for policy_arn in NODE_MANAGED_POLICIES:
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy_arn.rsplit('/', 1)[-1]}",
                 role=role.name,
                 policy_arn=policy_arn,
                 opts=child,
             )
-        return role
+            for policy_arn in NODE_MANAGED_POLICIES
+        ]
+        return role, attachments
 
     def _node_group(
         self,

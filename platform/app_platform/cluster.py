@@ -25,7 +25,12 @@ NODE_MANAGED_POLICIES = [
 ]
 KMS_DELETION_WINDOW_DAYS = 7
 # A pod is one network hop further than its node: a hop limit of 1 keeps pods (outside the host
-# network) from reaching the instance metadata service and borrowing the node's IAM role.
+# network) from reaching the instance metadata service and borrowing the node's IAM role. What
+# the add-ons would read from it is given to them instead: the EBS CSI driver's region and
+# metadata source (`ebs_csi_configuration`), the Load Balancer Controller's region and VPC
+# (edge.py), the Cluster Autoscaler's region (autoscaling.py). The VPC CNI, kube-proxy and the
+# Pod Identity agent run on the host network, within the limit. Pods get AWS credentials from
+# the Pod Identity agent or IRSA, not from instance metadata.
 IMDS_HOP_LIMIT = 1
 
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
@@ -37,6 +42,9 @@ ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
 # through EKS Pod Identity (the agent add-on runs before nodes).
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
+# The driver's only metadata source its node pods can reach with IMDS_HOP_LIMIT: their Node
+# object (provider ID, instance type and zone labels).
+EBS_CSI_NODE_METADATA_SOURCES = "kubernetes"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 # EKS has no gp3 class (and since 1.30 no default class); this one becomes the default.
@@ -73,6 +81,7 @@ class ClusterArgs:
     spot: NodeGroupArgs
     system: NodeGroupArgs
     node_disk_size_gib: int
+    region: str
     # The private subnets' path to the internet (Network.egress_ready): the control plane and
     # the nodes wait for it, so on destroy everything in the cluster goes while it still works.
     egress_ready: Sequence[pulumi.Resource] = field(default_factory=list)
@@ -230,6 +239,7 @@ class Cluster(pulumi.ComponentResource):
                     role_arn=role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
                 )
             ],
+            configuration=ebs_csi_configuration(args.region, args.cluster_name),
         )
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -254,13 +264,14 @@ class Cluster(pulumi.ComponentResource):
         args: ClusterArgs,
         after: list[pulumi.Resource],
         pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+        configuration: dict | None = None,
     ) -> aws.eks.Addon:
         """An EKS managed add-on at the version EKS makes the default for this cluster version:
         it follows the cluster's version, and does not move with every new add-on release."""
         version = aws.eks.get_addon_version_output(
             addon_name=addon, kubernetes_version=args.kubernetes_version, most_recent=False
         )
-        configuration = ADDON_CONFIGURATION.get(addon)
+        configuration = configuration or ADDON_CONFIGURATION.get(addon)
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=args.cluster_name,
@@ -361,6 +372,30 @@ class Cluster(pulumi.ComponentResource):
             else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
+
+
+def ebs_csi_configuration(region: str, cluster_name: str) -> dict:
+    """The EBS CSI driver add-on's configuration: keys of the driver's Helm chart values, which
+    the add-on's configuration schema follows (checked in tests/upstream).
+
+    - `controller.region`: with AWS_REGION set, the controller reads no instance metadata at
+      all (cmd/main.go); without it, it would try IMDS, which IMDS_HOP_LIMIT puts out of reach.
+    - `node.metadataSources`: the node plugin needs its instance ID, type and zone; it reads them
+      from its Node object instead of trying IMDS first and waiting for it to time out
+      (docs/install.md "Metadata"). It then counts one ENI and the root volume as attached
+      when working out how many volumes fit on a node.
+    - `controller.k8sTagClusterId` and `extraCreateMetadata`: every volume it creates is tagged
+      with the cluster and its claim's namespace and name, so the volumes of one stack's claims
+      can be told from another's.
+    """
+    return {
+        "controller": {
+            "region": region,
+            "k8sTagClusterId": cluster_name,
+            "extraCreateMetadata": True,
+        },
+        "node": {"metadataSources": EBS_CSI_NODE_METADATA_SOURCES},
+    }
 
 
 def service_trust_policy(service: str, *actions: str) -> str:

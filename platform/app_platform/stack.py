@@ -46,6 +46,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             spot=settings.cluster.spot,
             system=settings.cluster.system,
             node_disk_size_gib=settings.cluster.node_disk_size_gib,
+            region=settings.region,
             egress_ready=network.egress_ready,
         ),
     )

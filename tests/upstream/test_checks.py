@@ -436,3 +436,14 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("chart", sorted(PLATFORM_VALUES))
 def test_the_values_paths_we_document_are_known(chart: str) -> None:
     assert checks.unknown_values_keys(chart, PLATFORM_VALUES[chart]) == []
+
+
+def test_an_addon_configuration_is_checked_for_keys_and_types() -> None:
+    good = {"controller": {"region": "eu-west-1", "extraCreateMetadata": True}}
+    assert checks.addon_configuration_errors("aws-ebs-csi-driver", good) == []
+    problems = checks.addon_configuration_errors(
+        "aws-ebs-csi-driver",
+        {"controller": {"regoin": "eu-west-1", "extraCreateMetadata": "yes"}},
+    )
+    assert "controller.regoin" in problems
+    assert any("extraCreateMetadata" in p and "boolean" in p for p in problems), problems

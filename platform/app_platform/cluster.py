@@ -11,6 +11,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from app_platform.volumes import BlockStorage
+
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
 # EKS would create the log group itself, kept forever and left behind by destroy; ours expires.
 CONTROL_PLANE_LOG_RETENTION_DAYS = 90
@@ -95,8 +97,8 @@ class Cluster(pulumi.ComponentResource):
 
     Gives `provider`, `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
     `node_security_group_id`, `spot_node_group_name`, and `nodes_ready`: resources to depend on
-    when something needs schedulable nodes and cluster DNS; `storage_class_name` and
-    `storage_ready` for workloads with persistent volumes.
+    when something needs schedulable nodes and cluster DNS; `block_storage` for workloads with
+    persistent volumes (volumes.py).
     """
 
     provider: k8s.Provider
@@ -196,8 +198,7 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
         )
-        self.storage_class_name = GP3_STORAGE_CLASS
-        self.storage_ready = self._block_storage(name, args, node_groups)
+        self.block_storage = self._block_storage(name, args, node_groups)
         self.oidc_provider_arn = self.eks.oidc_provider_arn
         self.oidc_issuer = self.eks.oidc_issuer
         self.node_security_group_id = self.eks.node_security_group_id
@@ -213,7 +214,7 @@ class Cluster(pulumi.ComponentResource):
 
     def _block_storage(
         self, name: str, args: ClusterArgs, node_groups: list[pulumi.Resource]
-    ) -> list[pulumi.Resource]:
+    ) -> BlockStorage:
         """The EBS CSI driver add-on (Pod Identity role) and a default, encrypted gp3 class."""
         role = aws.iam.Role(
             f"{name}-ebs-csi",
@@ -255,7 +256,12 @@ class Cluster(pulumi.ComponentResource):
             reclaim_policy="Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[driver]),
         )
-        return [driver, storage_class]
+        return BlockStorage(
+            storage_class_name=GP3_STORAGE_CLASS,
+            cluster_name=args.cluster_name,
+            region=args.region,
+            ready=[driver, storage_class],
+        )
 
     def _addon(
         self,
@@ -385,8 +391,8 @@ def ebs_csi_configuration(region: str, cluster_name: str) -> dict:
       (docs/install.md "Metadata"). It then counts one ENI and the root volume as attached
       when working out how many volumes fit on a node.
     - `controller.k8sTagClusterId` and `extraCreateMetadata`: every volume it creates is tagged
-      with the cluster and its claim's namespace and name, so the volumes of one stack's claims
-      can be told from another's.
+      with the cluster and its claim's namespace and name, which is how destroy finds the
+      volumes of the stack's claims (volumes.VolumeCleanup).
     """
     return {
         "controller": {

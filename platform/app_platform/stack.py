@@ -72,7 +72,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             domain=settings.edge.domain,
             retention=settings.observability.retention,
             volume_size_gib=settings.observability.volume_size_gib,
-            storage_class_name=cluster.storage_class_name,
+            block_storage=cluster.block_storage,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
             route_namespace_labels=edge.route_namespace_labels,
@@ -80,7 +80,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             proxy_labels=edge.proxy_labels,
             scheme=edge.scheme,
             grafana_admin_password=settings.observability.grafana_admin_password,
-            depends_on=[*edge.crds_ready, *cluster.storage_ready],
+            depends_on=edge.crds_ready,
         ),
     )
 

@@ -113,6 +113,46 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("app-platform:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        self.eks = self._control_plane(name, args, child)
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+
+        before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
+        node_role, node_policies = self._node_role(name, child)
+        # Nodes start after, and are deleted before, their permissions, the add-ons they need
+        # to become Ready and the egress they pull images and join the cluster through.
+        after = [*before_nodes, *node_policies, *args.egress_ready]
+        self.system_node_group = self._node_group(
+            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, after
+        )
+        self.spot_node_group = self._node_group(
+            name, SPOT_POOL, "SPOT", args.spot, args, node_role, after
+        )
+        node_groups = [self.system_node_group, self.spot_node_group]
+        after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
+        self.nodes_ready = [*node_groups, *after_nodes]
+
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
+        self.block_storage = self._block_storage(name, args, node_groups)
+        self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.oidc_issuer = self.eks.oidc_issuer
+        self.node_security_group_id = self.eks.node_security_group_id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )
+
+    def _control_plane(
+        self, name: str, args: ClusterArgs, child: pulumi.ResourceOptions
+    ) -> eks.Cluster:
+        """The EKS control plane, its secrets key and its log group."""
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
             description=f"Encrypts Kubernetes secrets of EKS cluster {args.cluster_name}",
@@ -135,7 +175,7 @@ class Cluster(pulumi.ComponentResource):
             retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS,
             opts=child,
         )
-        self.eks = eks.Cluster(
+        return eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
             version=args.kubernetes_version,
@@ -176,40 +216,6 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[control_plane_logs, *args.egress_ready]
             ),
-        )
-        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
-
-        before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
-        node_role, node_policies = self._node_role(name, child)
-        # Nodes start after, and are deleted before, their permissions, the add-ons they need
-        # to become Ready and the egress they pull images and join the cluster through.
-        after = [*before_nodes, *node_policies, *args.egress_ready]
-        self.system_node_group = self._node_group(
-            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, after
-        )
-        self.spot_node_group = self._node_group(
-            name, SPOT_POOL, "SPOT", args.spot, args, node_role, after
-        )
-        node_groups = [self.system_node_group, self.spot_node_group]
-        after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
-        self.nodes_ready = [*node_groups, *after_nodes]
-
-        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
-        self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
-        )
-        self.block_storage = self._block_storage(name, args, node_groups)
-        self.oidc_provider_arn = self.eks.oidc_provider_arn
-        self.oidc_issuer = self.eks.oidc_issuer
-        self.node_security_group_id = self.eks.node_security_group_id
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "kubeconfig": self.kubeconfig,
-                "oidc_provider_arn": self.oidc_provider_arn,
-                "oidc_issuer": self.oidc_issuer,
-                "node_security_group_id": self.node_security_group_id,
-            }
         )
 
     def _block_storage(

@@ -36,10 +36,16 @@ import pulumi_kubernetes as k8s
 from botocore.exceptions import ClientError
 from pulumi import dynamic
 
-# How long destroy waits for the claims' volumes to be detached and deleted, and how often it
-# looks. Detaching follows the pod's end within a minute or two.
+# How long destroy waits for a claim to go: the pod mounting it may take its whole termination
+# grace period to stop (Prometheus: 600 s, prometheus-operator pkg/prometheus/common.go).
+CLAIM_DELETE_TIMEOUT = "20m"
+# How long destroy then waits for the claims' volumes to be detached and deleted, and how often
+# it looks. Detaching follows the pod's end within a minute or two.
 VOLUME_DELETE_TIMEOUT_SECONDS = 900
 VOLUME_POLL_SECONDS = 10
+# Volumes in these states can be deleted at once; "in-use" ones wait for the driver to detach
+# them, "creating" and "deleting" ones for EC2.
+DELETABLE_STATES = ("available", "error")
 # Tags the EBS CSI driver puts on the volumes it creates (pkg/driver/constants.go of
 # kubernetes-sigs/aws-ebs-csi-driver): the first with `--k8s-tag-cluster-id`, the others with the
 # provisioner's `--extra-create-metadata`.
@@ -103,6 +109,7 @@ def owned_claims(
                 parent=parent,
                 provider=provider,
                 depends_on=[cleanup, *storage.ready, *depends_on],
+                custom_timeouts=pulumi.CustomTimeouts(delete=CLAIM_DELETE_TIMEOUT),
             ),
         )
         for claim in claims
@@ -207,7 +214,7 @@ def delete_claim_volumes(
         if not volumes:
             return
         for volume in volumes:
-            if volume["State"] == "available":
+            if volume["State"] in DELETABLE_STATES:
                 _delete_volume(ec2, volume["VolumeId"])
         if clock() >= deadline:
             left = ", ".join(f"{v['VolumeId']} ({v['State']})" for v in volumes)

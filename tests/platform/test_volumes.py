@@ -65,9 +65,9 @@ def cleanup(ec2, clock, timeout=60):
 
 
 def test_detached_volumes_are_deleted_and_attached_ones_waited_for():
-    ec2 = FakeEc2({"vol-1": "available", "vol-2": "in-use"})
+    ec2 = FakeEc2({"vol-1": "available", "vol-2": "in-use", "vol-3": "error"})
     cleanup(ec2, Clock(meanwhile=ec2.detach))  # the CSI driver detaches vol-2 meanwhile
-    assert ec2.deleted == ["vol-1", "vol-2"]
+    assert ec2.deleted == ["vol-1", "vol-3", "vol-2"]
     assert ec2.states == {}
     assert {f["Name"]: f["Values"] for f in ec2.filters} == {
         "tag:kubernetes.io/cluster/platform-dev": ["owned"],

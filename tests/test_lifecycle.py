@@ -20,6 +20,7 @@ is also taken away, through the component that makes it, to show that the check 
 import dataclasses
 
 import pulumi
+import pulumi_random as random
 import pytest
 
 from app_platform import charts, cluster, edge, network, observability, offline, volumes
@@ -238,6 +239,24 @@ def test_kubernetes_objects_reach_the_cluster_through_their_provider(dev):
     assert graph.deleted_before(provider, dev.one("eks:index:Cluster"))
     # Some objects have no dependency of their own: only the provider orders them.
     assert any(not r.dependencies for r in objects)
+
+
+def test_the_recording_keeps_each_resources_provider_and_deleted_with():
+    def program():
+        provider = random.Provider("explicit")
+        first = random.RandomPassword("first", length=8)
+        random.RandomPassword(
+            "second",
+            length=8,
+            opts=pulumi.ResourceOptions(provider=provider, deleted_with=first),
+        )
+
+    recording = offline.run_function(program)
+    first, second = recording.of_type("random:index/randomPassword:RandomPassword")
+    assert first.provider == "" and first.deleted_with == ""
+    assert second.provider == recording.one("pulumi:providers:random").urn
+    assert second.deleted_with == first.urn
+    assert Graph.of(recording).deleted_before(second, first)
 
 
 def resource(name, parent="", deps=(), provider="", deleted_with="", custom=True):

@@ -1,5 +1,6 @@
-"""The platform add-ons as a whole: pins and values against upstream, CRD order, destroy order,
-first-deployment preview, URLs and the hosts line."""
+"""The platform add-ons as a whole: pins and values against upstream, custom resources against
+their CRDs, install order, first-deployment preview, URLs and the hosts line. Create and destroy
+order as a whole: tests/test_lifecycle.py."""
 
 import itertools
 import json
@@ -50,36 +51,12 @@ def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
         assert release.inputs["timeout"] >= charts.DEFAULT_TIMEOUT_SECONDS, release.name
 
 
-def test_every_custom_resource_matches_its_crd_and_waits_for_it(dev):
+def test_every_custom_resource_matches_its_crd(dev):
     found = list(custom_resources(dev))
     assert {group for group, _ in found} == set(CRD_SOURCES)
-    for group, resource in found:
+    for _, resource in found:
         obj = {key: resource.inputs[key] for key in ("apiVersion", "kind", "metadata", "spec")}
         assert checks.crd_errors(obj) == [], resource.name
-        assert dev.depends_on(resource, dev.one(RELEASE, CRD_SOURCES[group])), resource.name
-
-
-def test_load_balancer_goes_before_its_controller_the_nodes_and_the_network(dev):
-    """Destroy runs in reverse dependency order: everything the NLB Service depends on is
-    deleted after it, and Pulumi waits for the Service (held by the controller's finalizer
-    until the NLB is gone) before deleting any of them."""
-    nlb = dev.one("kubernetes:core/v1:Service", "platform-dev-load-balancer")
-    controller = dev.one(RELEASE, "platform-dev-load-balancer-controller")
-    later = [
-        controller,
-        dev.one("aws:iam/rolePolicy:RolePolicy", "platform-dev-load-balancer-controller"),
-        *dev.of_type("eks:index:ManagedNodeGroup"),
-        dev.one("eks:index:Cluster"),
-        dev.one("aws:ec2/vpc:Vpc"),
-        *dev.of_type("aws:ec2/subnet:Subnet"),
-    ]
-    for resource in later:
-        assert dev.depends_on(nlb, resource), resource.name
-    # Envoy Gateway and every release that could own a Service of type LoadBalancer also go
-    # before the controller.
-    assert dev.depends_on(dev.one(RELEASE, "platform-dev-envoy-gateway"), controller)
-    # Nothing the controller needs goes before it.
-    assert not dev.depends_on(controller, nlb)
 
 
 def test_platform_charts_install_in_order(dev):

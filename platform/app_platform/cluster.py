@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
+
+from app_platform.volumes import BlockStorage
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
 # EKS would create the log group itself, kept forever and left behind by destroy; ours expires.
@@ -24,7 +27,12 @@ NODE_MANAGED_POLICIES = [
 ]
 KMS_DELETION_WINDOW_DAYS = 7
 # A pod is one network hop further than its node: a hop limit of 1 keeps pods (outside the host
-# network) from reaching the instance metadata service and borrowing the node's IAM role.
+# network) from reaching the instance metadata service and borrowing the node's IAM role. What
+# the add-ons would read from it is given to them instead: the EBS CSI driver's region and
+# metadata source (`ebs_csi_configuration`), the Load Balancer Controller's region and VPC
+# (edge.py), the Cluster Autoscaler's region (autoscaling.py). The VPC CNI, kube-proxy and the
+# Pod Identity agent run on the host network, within the limit. Pods get AWS credentials from
+# the Pod Identity agent or IRSA, not from instance metadata.
 IMDS_HOP_LIMIT = 1
 
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
@@ -36,6 +44,9 @@ ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
 # through EKS Pod Identity (the agent add-on runs before nodes).
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
+# The driver's only metadata source its node pods can reach with IMDS_HOP_LIMIT: their Node
+# object (provider ID, instance type and zone labels).
+EBS_CSI_NODE_METADATA_SOURCES = "kubernetes"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 # EKS has no gp3 class (and since 1.30 no default class); this one becomes the default.
@@ -72,6 +83,10 @@ class ClusterArgs:
     spot: NodeGroupArgs
     system: NodeGroupArgs
     node_disk_size_gib: int
+    region: str
+    # The private subnets' path to the internet (Network.egress_ready): the control plane and
+    # the nodes wait for it, so on destroy everything in the cluster goes while it still works.
+    egress_ready: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -82,8 +97,8 @@ class Cluster(pulumi.ComponentResource):
 
     Gives `provider`, `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
     `node_security_group_id`, `spot_node_group_name`, and `nodes_ready`: resources to depend on
-    when something needs schedulable nodes and cluster DNS; `storage_class_name` and
-    `storage_ready` for workloads with persistent volumes.
+    when something needs schedulable nodes and cluster DNS; `block_storage` for workloads with
+    persistent volumes (volumes.py).
     """
 
     provider: k8s.Provider
@@ -98,6 +113,46 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("app-platform:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        self.eks = self._control_plane(name, args, child)
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+
+        before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
+        node_role, node_policies = self._node_role(name, child)
+        # Nodes start after, and are deleted before, their permissions, the add-ons they need
+        # to become Ready and the egress they pull images and join the cluster through.
+        after = [*before_nodes, *node_policies, *args.egress_ready]
+        self.system_node_group = self._node_group(
+            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, after
+        )
+        self.spot_node_group = self._node_group(
+            name, SPOT_POOL, "SPOT", args.spot, args, node_role, after
+        )
+        node_groups = [self.system_node_group, self.spot_node_group]
+        after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
+        self.nodes_ready = [*node_groups, *after_nodes]
+
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
+        self.block_storage = self._block_storage(name, args, node_groups)
+        self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.oidc_issuer = self.eks.oidc_issuer
+        self.node_security_group_id = self.eks.node_security_group_id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )
+
+    def _control_plane(
+        self, name: str, args: ClusterArgs, child: pulumi.ResourceOptions
+    ) -> eks.Cluster:
+        """The EKS control plane, its secrets key and its log group."""
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
             description=f"Encrypts Kubernetes secrets of EKS cluster {args.cluster_name}",
@@ -120,7 +175,7 @@ class Cluster(pulumi.ComponentResource):
             retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS,
             opts=child,
         )
-        self.eks = eks.Cluster(
+        return eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
             version=args.kubernetes_version,
@@ -158,44 +213,14 @@ class Cluster(pulumi.ComponentResource):
             use_default_vpc_cni=True,
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs]),
-        )
-        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
-
-        before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
-        node_role = self._node_role(name, child)
-        self.system_node_group = self._node_group(
-            name, SYSTEM_POOL, "ON_DEMAND", args.system, args, node_role, before_nodes
-        )
-        self.spot_node_group = self._node_group(
-            name, SPOT_POOL, "SPOT", args.spot, args, node_role, before_nodes
-        )
-        node_groups = [self.system_node_group, self.spot_node_group]
-        after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
-        self.nodes_ready = [*node_groups, *after_nodes]
-
-        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
-        self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
-        )
-        self.storage_class_name = GP3_STORAGE_CLASS
-        self.storage_ready = self._block_storage(name, args, node_groups)
-        self.oidc_provider_arn = self.eks.oidc_provider_arn
-        self.oidc_issuer = self.eks.oidc_issuer
-        self.node_security_group_id = self.eks.node_security_group_id
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "kubeconfig": self.kubeconfig,
-                "oidc_provider_arn": self.oidc_provider_arn,
-                "oidc_issuer": self.oidc_issuer,
-                "node_security_group_id": self.node_security_group_id,
-            }
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[control_plane_logs, *args.egress_ready]
+            ),
         )
 
     def _block_storage(
         self, name: str, args: ClusterArgs, node_groups: list[pulumi.Resource]
-    ) -> list[pulumi.Resource]:
+    ) -> BlockStorage:
         """The EBS CSI driver add-on (Pod Identity role) and a default, encrypted gp3 class."""
         role = aws.iam.Role(
             f"{name}-ebs-csi",
@@ -221,6 +246,7 @@ class Cluster(pulumi.ComponentResource):
                     role_arn=role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
                 )
             ],
+            configuration=ebs_csi_configuration(args.region, args.cluster_name),
         )
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -236,7 +262,12 @@ class Cluster(pulumi.ComponentResource):
             reclaim_policy="Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[driver]),
         )
-        return [driver, storage_class]
+        return BlockStorage(
+            storage_class_name=GP3_STORAGE_CLASS,
+            cluster_name=args.cluster_name,
+            region=args.region,
+            ready=[driver, storage_class],
+        )
 
     def _addon(
         self,
@@ -245,13 +276,14 @@ class Cluster(pulumi.ComponentResource):
         args: ClusterArgs,
         after: list[pulumi.Resource],
         pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+        configuration: dict | None = None,
     ) -> aws.eks.Addon:
         """An EKS managed add-on at the version EKS makes the default for this cluster version:
         it follows the cluster's version, and does not move with every new add-on release."""
         version = aws.eks.get_addon_version_output(
             addon_name=addon, kubernetes_version=args.kubernetes_version, most_recent=False
         )
-        configuration = ADDON_CONFIGURATION.get(addon)
+        configuration = configuration or ADDON_CONFIGURATION.get(addon)
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=args.cluster_name,
@@ -264,20 +296,26 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks, *after]),
         )
 
-    def _node_role(self, name: str, child: pulumi.ResourceOptions) -> aws.iam.Role:
+    def _node_role(
+        self, name: str, child: pulumi.ResourceOptions
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The nodes' role and its policy attachments, which node groups must depend on: a role
+        without them cannot join the cluster, pull images or run the VPC CNI."""
         role = aws.iam.Role(
             f"{name}-node",
             assume_role_policy=service_trust_policy("ec2.amazonaws.com", "sts:AssumeRole"),
             opts=child,
         )
-        for policy_arn in NODE_MANAGED_POLICIES:
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy_arn.rsplit('/', 1)[-1]}",
                 role=role.name,
                 policy_arn=policy_arn,
                 opts=child,
             )
-        return role
+            for policy_arn in NODE_MANAGED_POLICIES
+        ]
+        return role, attachments
 
     def _node_group(
         self,
@@ -346,6 +384,30 @@ class Cluster(pulumi.ComponentResource):
             else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
+
+
+def ebs_csi_configuration(region: str, cluster_name: str) -> dict:
+    """The EBS CSI driver add-on's configuration: keys of the driver's Helm chart values, which
+    the add-on's configuration schema follows (checked in tests/upstream).
+
+    - `controller.region`: with AWS_REGION set, the controller reads no instance metadata at
+      all (cmd/main.go); without it, it would try IMDS, which IMDS_HOP_LIMIT puts out of reach.
+    - `node.metadataSources`: the node plugin needs its instance ID, type and zone; it reads them
+      from its Node object instead of trying IMDS first and waiting for it to time out
+      (docs/install.md "Metadata"). It then counts one ENI and the root volume as attached
+      when working out how many volumes fit on a node.
+    - `controller.k8sTagClusterId` and `extraCreateMetadata`: every volume it creates is tagged
+      with the cluster and its claim's namespace and name, which is how destroy finds the
+      volumes of the stack's claims (volumes.VolumeCleanup).
+    """
+    return {
+        "controller": {
+            "region": region,
+            "k8sTagClusterId": cluster_name,
+            "extraCreateMetadata": True,
+        },
+        "node": {"metadataSources": EBS_CSI_NODE_METADATA_SOURCES},
+    }
 
 
 def service_trust_policy(service: str, *actions: str) -> str:

@@ -375,7 +375,8 @@ class Edge(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         return {
             "clusterName": cluster_name,
-            # Nodes allow one IMDS hop, so pods cannot ask the metadata service for these.
+            # The controller reads both from instance metadata unless given (pkg/aws/cloud.go
+            # @v3.5.0), and nodes allow one IMDS hop, which its pods cannot reach.
             "region": self._args.region,
             "vpcId": vpc_id,
             "replicaCount": LBC_REPLICAS,

@@ -20,6 +20,7 @@ from app_platform.cluster import (
     SYSTEM_TOLERATIONS,
     service_account_role,
 )
+from app_platform.volumes import BlockStorage, Claim, owned_claims
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -40,6 +41,16 @@ PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_SERVICE = f"{RELEASE}-alertmanager"
 ALERTMANAGER_PORT = 9093
+# The StatefulSets the Prometheus Operator makes for the chart's Prometheus and Alertmanager
+# (`<kind>-<custom resource name>`; the chart names the resources `<release>-<kind>`), with
+# where their volume template sits in the values. A template's claims are named
+# `<template name>-<statefulset>-<ordinal>`, the template name defaulting to
+# `<statefulset>-db` (prometheus-operator pkg/prometheus/common.go and
+# pkg/alertmanager/statefulset.go @v0.93.0; chart templates/_helpers.tpl @88.5.3).
+STATEFUL_WORKLOADS = {
+    "prometheus": ("prometheusSpec", "storageSpec", f"prometheus-{RELEASE}-prometheus"),
+    "alertmanager": ("alertmanagerSpec", "storage", f"alertmanager-{RELEASE}-alertmanager"),
+}
 # Prometheus stops at this share of its volume even before the retention time is up, so a full
 # disk never stops it.
 RETENTION_SIZE_SHARE = 0.85
@@ -78,7 +89,8 @@ class ObservabilityArgs:
     domain: str
     retention: str
     volume_size_gib: int
-    storage_class_name: str
+    # The StorageClass Prometheus's volume is made with, and what its claims wait for.
+    block_storage: BlockStorage
     # The Gateway Grafana's route attaches to, and the namespace labels it accepts routes from.
     gateway_name: str
     gateway_namespace: str
@@ -95,13 +107,14 @@ class ObservabilityArgs:
     # The cluster's OIDC provider, for Alertmanager's IAM role (needed with an SNS topic).
     oidc_provider_arn: pulumi.Input[str] | None = None
     oidc_issuer: pulumi.Input[str] | None = None
-    # Gateway API CRDs, persistent storage and nodes: wait for all of them.
+    # Gateway API CRDs and nodes: wait for all of them (storage: `block_storage`).
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class Observability(pulumi.ComponentResource):
     """Owns the monitoring namespace, kube-prometheus-stack (Prometheus Operator, Prometheus on
-    a gp3 volume, Alertmanager, Grafana, node-exporter, kube-state-metrics), Grafana's admin
+    a gp3 volume whose claim the stack owns, Alertmanager, Grafana, node-exporter,
+    kube-state-metrics), Grafana's admin
     Secret and HTTPRoute, the platform's dashboards (ConfigMaps from `dashboards/*.json`), the
     PodMonitor of the Envoy proxies and the edge alert rules; Alertmanager's receivers (routes in
     the values, their secrets in the `alertmanager-receivers` Secret, an IAM role to publish to
@@ -165,12 +178,24 @@ class Observability(pulumi.ComponentResource):
             rules=GRAFANA_CLUSTER_ROLE_RULES,
             opts=self._opts(),
         )
+        values = self.values(GRAFANA_ADMIN_SECRET, role_arn)
+        # The claims the StatefulSets mount are the stack's: created before the release,
+        # deleted after it, their volumes deleted before the CSI driver goes (volumes.py).
+        claims = owned_claims(
+            name,
+            args.block_storage,
+            NAMESPACE,
+            volume_claims(values),
+            parent=self,
+            provider=args.provider,
+            depends_on=[namespace],
+        )
         self.release = charts.release(
             f"{name}-kube-prometheus-stack",
             charts.KUBE_PROMETHEUS_STACK,
             release_name=RELEASE,
             namespace=NAMESPACE,
-            values=self.values(GRAFANA_ADMIN_SECRET, role_arn),
+            values=values,
             timeout_seconds=RELEASE_TIMEOUT_SECONDS,
             opts=self._opts(
                 depends_on=[
@@ -178,6 +203,7 @@ class Observability(pulumi.ComponentResource):
                     admin_secret,
                     grafana_role,
                     *alerting_ready,
+                    *claims,
                     *args.depends_on,
                 ]
             ),
@@ -254,16 +280,15 @@ class Observability(pulumi.ComponentResource):
                     "storageSpec": {
                         "volumeClaimTemplate": {
                             "spec": {
-                                "storageClassName": args.storage_class_name,
+                                "storageClassName": args.block_storage.storage_class_name,
                                 "accessModes": ["ReadWriteOnce"],
                                 "resources": {"requests": {"storage": f"{args.volume_size_gib}Gi"}},
                             }
                         }
                     },
-                    # The claim goes with the release, not later with the namespace: the EBS
-                    # CSI driver then has the most time to delete the volume before destroy
-                    # removes the driver itself.
-                    "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"},
+                    # The claim is the stack's (`volume_claims`): the StatefulSet must neither
+                    # own nor delete it.
+                    "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain"},
                     # Every ServiceMonitor, PodMonitor, Probe and rule of any namespace, not only
                     # those labelled `release: kube-prometheus-stack`: apps bring their own.
                     "serviceMonitorSelectorNilUsesHelmValues": False,
@@ -428,6 +453,32 @@ def check_args(args: ObservabilityArgs) -> None:
         problems = alerting.config_problems(alerting.alertmanager_config(args.alert_receivers))
     if problems:
         raise ValueError("invalid observability arguments:\n  - " + "\n  - ".join(problems))
+
+
+def volume_claims(values: dict[str, Any]) -> list[Claim]:
+    """Every claim the operator's StatefulSets will mount, as the chart `values` configure them.
+
+    Alertmanager has no volume: its state is silences and the notification log, and a zonal
+    volume would tie the one alerting pod to one zone. A volume given to it here gets its claims
+    like Prometheus's."""
+    claims: list[Claim] = []
+    for workload, (spec_key, storage_key, statefulset) in STATEFUL_WORKLOADS.items():
+        spec = values.get(workload, {}).get(spec_key, {})
+        template = (spec.get(storage_key) or {}).get("volumeClaimTemplate")
+        if not template:
+            continue
+        if spec.get("shards", 1) != 1:
+            raise ValueError(f"{workload}: claims of sharded StatefulSets are not supported")
+        template_name = (template.get("metadata") or {}).get("name") or f"{statefulset}-db"
+        claims += [
+            Claim(
+                key=f"{workload}-volume-{ordinal}",
+                name=f"{template_name}-{statefulset}-{ordinal}",
+                spec=template["spec"],
+            )
+            for ordinal in range(spec.get("replicas", 1))
+        ]
+    return claims
 
 
 def http_route_spec(

@@ -135,6 +135,10 @@ class Resource:
     inputs: dict[str, Any]
     dependencies: list[str]
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The URN of the provider the resource is managed by ("" for a default provider) and of the
+    # resource it is deleted with: Pulumi orders deletes by both, as by dependencies and parents.
+    provider: str = ""
+    deleted_with: str = ""
 
 
 @dataclass
@@ -461,7 +465,8 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, also keeping what only the raw request carries: parent and dependencies."""
+    """The mock monitor, also keeping what only the raw request carries: parent, dependencies,
+    provider reference and deletedWith."""
 
     def __init__(self, mocks: Mocks, recording: Recording):
         super().__init__(mocks)
@@ -502,10 +507,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=inputs,
                 dependencies=sorted(set(request.dependencies)),
                 outputs={"id": resource_id, **state},
+                provider=_provider_urn(request.provider),
+                deleted_with=request.deletedWith,
             )
         )
         wire_state = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=wire_state)
+
+
+def _provider_urn(reference: str) -> str:
+    """A provider reference is "<urn>::<id>"; the URN itself contains "::"."""
+    return reference.rsplit("::", 1)[0] if reference else ""
 
 
 def unwrap_secrets(value: Any) -> Any:

@@ -107,6 +107,8 @@ def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[
                 "parent": r.parent,
                 "inputs": _redact(r.inputs),
                 "dependencies": r.dependencies,
+                "provider": r.provider,
+                "deletedWith": r.deleted_with,
             }
             for r in recording.resources
         ],

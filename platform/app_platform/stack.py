@@ -46,6 +46,8 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             spot=settings.cluster.spot,
             system=settings.cluster.system,
             node_disk_size_gib=settings.cluster.node_disk_size_gib,
+            region=settings.region,
+            egress_ready=network.egress_ready,
         ),
     )
 
@@ -70,7 +72,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             domain=settings.edge.domain,
             retention=settings.observability.retention,
             volume_size_gib=settings.observability.volume_size_gib,
-            storage_class_name=cluster.storage_class_name,
+            block_storage=cluster.block_storage,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
             route_namespace_labels=edge.route_namespace_labels,
@@ -81,7 +83,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             alert_receivers=settings.observability.alert_receivers,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
-            depends_on=[*edge.crds_ready, *cluster.storage_ready],
+            depends_on=edge.crds_ready,
         ),
     )
 

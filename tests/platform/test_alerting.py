@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from app_platform import alerting, observability, offline
+from app_platform.volumes import BlockStorage
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +229,9 @@ def test_the_component_refuses_receivers_it_cannot_wire():
             domain="test.example",
             retention="1d",
             volume_size_gib=10,
-            storage_class_name="gp3",
+            block_storage=BlockStorage(
+                storage_class_name="gp3", cluster_name="test", region="us-east-1", ready=[]
+            ),
             gateway_name="edge",
             gateway_namespace="edge",
             route_namespace_labels={},

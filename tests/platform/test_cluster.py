@@ -3,6 +3,7 @@
 import json
 
 from app_platform import cluster as cluster_module
+from tests.upstream import checks
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -119,3 +120,15 @@ def test_control_plane_logs_go_to_a_group_the_stack_owns_and_expires(dev):
 def test_network_policies_are_enforced_by_the_vpc_cni(dev):
     vpc_cni = next(a for a in dev.of_type(ADDON) if a.inputs["addonName"] == "vpc-cni")
     assert json.loads(vpc_cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_ebs_csi_driver_needs_no_instance_metadata_and_tags_its_volumes(dev):
+    """Nodes allow one IMDS hop, out of reach of the driver's pods: the controller is given its
+    region, the node plugin reads its Node object; volumes carry the cluster and claim tags."""
+    driver = next(a for a in dev.of_type(ADDON) if a.inputs["addonName"] == "aws-ebs-csi-driver")
+    configuration = json.loads(driver.inputs["configurationValues"])
+    assert checks.addon_configuration_errors("aws-ebs-csi-driver", configuration) == []
+    assert configuration["controller"]["region"] == "us-east-1"
+    assert configuration["node"]["metadataSources"] == "kubernetes"
+    assert configuration["controller"]["k8sTagClusterId"] == "platform-dev"
+    assert configuration["controller"]["extraCreateMetadata"] is True

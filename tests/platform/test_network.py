@@ -2,11 +2,18 @@
 
 import pytest
 
-from app_platform.network import PRIVATE_SUBNET_ROLE_TAG, PUBLIC_SUBNET_ROLE_TAG
+from app_platform import offline
+from app_platform.network import (
+    PRIVATE_SUBNET_ROLE_TAG,
+    PUBLIC_SUBNET_ROLE_TAG,
+    Network,
+    NetworkArgs,
+)
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 
 
 def subnets(recording, kind):
@@ -72,3 +79,27 @@ def test_every_network_resource_belongs_to_the_network_component(dev):
     owned = {r.urn for r in dev.descendants(network)}
     for type_ in (SUBNET, NAT, ROUTE_TABLE, "aws:ec2/vpc:Vpc"):
         assert all(r.urn in owned for r in dev.of_type(type_)), type_
+
+
+def test_egress_ready_is_every_link_of_the_private_subnets_path_out():
+    built = {}
+
+    def program():
+        built["network"] = Network(
+            "net",
+            NetworkArgs(
+                cidr="10.0.0.0/16",
+                availability_zones=("us-east-1a", "us-east-1b"),
+                nat_mode="perAz",
+                flow_logs=False,
+                cluster_name="demo",
+            ),
+        )
+
+    recording = offline.run_function(program)
+    path_out = (NAT, ROUTE_TABLE, ASSOCIATION, "aws:ec2/internetGateway:InternetGateway")
+    expected = {
+        (r.type.rsplit(":", 1)[1], r.name) for r in recording.resources if r.type in path_out
+    }
+    assert len(expected) == 2 + 3 + 4 + 1  # NAT gateways, route tables, associations, IGW
+    assert {(type(r).__name__, r._name) for r in built["network"].egress_ready} == expected

@@ -7,6 +7,8 @@ regenerate them). Other tests call:
   version does not know (anything below a free-form map or a list is accepted).
 * ``crd_errors(obj)``: problems of a whole custom resource object against its CRD's schema
   (unknown fields where the schema is closed, wrong types, missing required fields, enums).
+* ``addon_configuration_errors(addon, configuration)``: keys of an EKS add-on's configuration
+  that the chart it follows does not know, and values its ``values.schema.json`` rejects.
 * ``chart_version(chart)`` / ``pinned_chart_versions()``: the versions the fixtures were read at,
   for asserting that the program's pins match them.
 * ``scraped_jobs(chart, values)`` / ``enabled_rule_files(chart, values)`` /
@@ -22,6 +24,8 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import jsonschema  # a dependency of kubernetes-validate (tests/requirements.txt)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -105,6 +109,42 @@ def known_custom_resources() -> list[tuple[str, str]]:
 def unknown_values_keys(chart: str, values: dict[str, Any]) -> list[str]:
     """Dotted paths in ``values`` that ``chart`` at its pinned version does not know."""
     keys, free_form = _chart_index(chart)
+    return _unknown_keys(
+        keys, free_form, values, lambda path, value: _subtree_schema_problems(chart, path, value)
+    )
+
+
+@cache
+def addon_fixture(addon: str) -> dict[str, Any]:
+    """The one fixture of EKS add-on ``addon`` (fixtures/addons/<chart>-<version>.json)."""
+    matches = sorted((FIXTURES / "addons").glob(f"{addon}-*.json"))
+    if len(matches) != 1:
+        raise LookupError(f"expected one fixture for add-on {addon!r}, found {len(matches)}")
+    fixture: dict[str, Any] = json.loads(matches[0].read_text())
+    return fixture
+
+
+def addon_configuration_errors(addon: str, configuration: dict[str, Any]) -> list[str]:
+    """Problems of an EKS add-on's configuration values: unknown keys, then schema errors."""
+    fixture = addon_fixture(addon)
+    keys, free_form = frozenset(fixture["keys"]), frozenset(fixture["free_form"])
+    problems = _unknown_keys(keys, free_form, configuration, lambda path, value: [])
+    if fixture.get("values_schema"):
+        schema = fixture["values_schema"]
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        problems += [
+            f"{'.'.join(str(p) for p in error.absolute_path)}: {error.message}"
+            for error in validator.iter_errors(configuration)
+        ]
+    return problems
+
+
+def _unknown_keys(
+    keys: frozenset[str],
+    free_form: frozenset[str],
+    values: dict[str, Any],
+    check_free_form: Any,
+) -> list[str]:
     unknown: list[str] = []
 
     def walk(node: dict[str, Any], prefix: str) -> None:
@@ -113,7 +153,7 @@ def unknown_values_keys(chart: str, values: dict[str, Any]) -> list[str]:
             if path not in keys:
                 unknown.append(path)
             elif path in free_form:
-                unknown.extend(_subtree_schema_problems(chart, path, value))
+                unknown.extend(check_free_form(path, value))
             elif isinstance(value, dict):
                 walk(value, path)
 

@@ -7,6 +7,10 @@ What it extracts
   paths below which any key is accepted ("free-form": empty maps such as ``podAnnotations: {}``,
   lists, nulls, maps whose template passes them through, e.g. ``extraArgs``). Subcharts' values are
   included under their alias prefix (``grafana.``, ``kube-state-metrics.``, ...).
+* EKS add-on facts: an EKS managed add-on's configuration follows the values of the Helm chart
+  the add-on is built from; its fixture is that chart's facts plus its ``values.schema.json``
+  (the add-on's own schema is only readable through the AWS API,
+  ``aws eks describe-addon-configuration``).
 * CRD facts: a CRD's openAPIV3Schema for one served version, reduced to structure (type,
   properties, required, items, enum, additionalProperties, nullable,
   x-kubernetes-preserve-unknown-fields, x-kubernetes-int-or-string). Descriptions, defaults,
@@ -41,6 +45,7 @@ How to re-run
    kubernetes-sigs/metrics-server            metrics-server-helm-chart-3.13.1
    kubernetes/autoscaler                     cluster-autoscaler-chart-9.59.0
    prometheus-operator/prometheus-operator   v0.93.0 (``GO_STRUCT_RECIPES``)
+   kubernetes-sigs/aws-ebs-csi-driver        helm-chart-aws-ebs-csi-driver-2.55.0 (add-on)
    ========================================  ===================================================
 
 2. Regenerate every fixture (writes ``tests/upstream/fixtures/``)::
@@ -56,6 +61,8 @@ How to re-run
        python3 tests/upstream/extract.py chart --git /work/.mirror/argoproj+argo-helm/repo \\
            --ref argo-cd-10.1.1 --path charts/argo-cd --repo-name argoproj/argo-helm --out x.json
        python3 tests/upstream/extract.py chart --dir ./argo-cd --out x.json
+       python3 tests/upstream/extract.py addon --git <dir> --ref <ref> --repo-name <owner/name> \\
+           --path charts/aws-ebs-csi-driver --out z.json
        python3 tests/upstream/extract.py crd --git <dir> --ref <ref> --repo-name <owner/name> \\
            --file <path/to/crds.yaml> --group argoproj.io --kind ApplicationSet \\
            --version v1alpha1 --out y.json
@@ -322,6 +329,14 @@ def extract_chart(
         "keys": sorted(keyset.keys),
         "free_form": sorted(keyset.free_form),
     }
+
+
+def extract_addon(source: Source, path: str) -> dict[str, Any]:
+    """An add-on's chart facts, with the chart's values.schema.json when it has one."""
+    facts = extract_chart(source, path)
+    schema_text = source.read(f"{path}/values.schema.json")
+    facts["values_schema"] = json.loads(schema_text) if schema_text else None
+    return facts
 
 
 # --------------------------------------------------------------------------------------------
@@ -692,6 +707,18 @@ CHART_RECIPES: tuple[ChartRecipe, ...] = (
     ),
 )
 
+# EKS add-ons whose configuration we set, by the chart their configuration schema follows. The
+# EBS CSI driver's version is the one EKS resolves for the cluster's Kubernetes version at deploy
+# time; 2.55.0 (driver v1.55.0) is the release EKS 1.35 came out with, and every key we set is
+# older than that (node.metadataSources since 2.45.0).
+ADDON_RECIPES: tuple[ChartRecipe, ...] = (
+    ChartRecipe(
+        "kubernetes-sigs/aws-ebs-csi-driver",
+        "helm-chart-aws-ebs-csi-driver-2.55.0",
+        "charts/aws-ebs-csi-driver",
+    ),
+)
+
 EG = ("envoyproxy/gateway", "v1.9.0")
 KPS = (PROM, "kube-prometheus-stack-88.5.3")
 ARGO = ("argoproj/argo-helm", "argo-cd-10.1.1")
@@ -790,6 +817,9 @@ def run_all(mirrors: Path, out: Path) -> None:
             recipe.app_version,
         )
         write_json(out / "charts" / f"{facts['chart']}-{facts['version']}.json", facts)
+    for recipe in ADDON_RECIPES:
+        facts = extract_addon(mirror_source(mirrors, recipe.repo, recipe.ref), recipe.path)
+        write_json(out / "addons" / f"{facts['chart']}-{facts['version']}.json", facts)
     for crd in CRD_RECIPES:
         facts = extract_crd(
             mirror_source(mirrors, crd.repo, crd.ref), [crd.file], crd.group, crd.kind, crd.version
@@ -841,14 +871,16 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--mirrors", default="/work/.mirror", help="<owner>+<name>/repo")
         command.add_argument("--out", default=str(FIXTURES))
 
-    for name in ("chart", "crd"):
+    for name in ("chart", "addon", "crd"):
         command = commands.add_parser(name)
         command.add_argument("--git", help="a git directory (bare or not)")
         command.add_argument("--ref", help="tag, branch or commit in --git")
         command.add_argument("--dir", help="a plain directory instead of --git/--ref")
         command.add_argument("--repo-name", default="", help="owner/name recorded as the source")
         command.add_argument("--out", required=True)
-        if name == "chart":
+        if name == "addon":
+            command.add_argument("--path", default=".", help="chart directory inside the source")
+        elif name == "chart":
             command.add_argument("--path", default=".", help="chart directory inside the source")
             command.add_argument("--version", help="override Chart.yaml's version")
             command.add_argument(
@@ -878,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
             args.version,
         )
         write_json(Path(args.out), facts)
+    elif args.command == "addon":
+        write_json(Path(args.out), extract_addon(source_from_args(args), args.path))
     else:
         facts = extract_crd(source_from_args(args), args.file, args.group, args.kind, args.version)
         write_json(Path(args.out), facts, compact=True)

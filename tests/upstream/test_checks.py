@@ -558,3 +558,14 @@ def test_a_valid_alertmanager_config_is_accepted() -> None:
 def test_alertmanager_config_mistakes_are_reported(path: str, value: Any, expected: str) -> None:
     errors = checks.alertmanager_config_errors(modified(ALERTMANAGER_CONFIG, path, value))
     assert any(expected in error for error in errors), errors
+
+
+def test_an_addon_configuration_is_checked_for_keys_and_types() -> None:
+    good = {"controller": {"region": "eu-west-1", "extraCreateMetadata": True}}
+    assert checks.addon_configuration_errors("aws-ebs-csi-driver", good) == []
+    problems = checks.addon_configuration_errors(
+        "aws-ebs-csi-driver",
+        {"controller": {"regoin": "eu-west-1", "extraCreateMetadata": "yes"}},
+    )
+    assert "controller.regoin" in problems
+    assert any("extraCreateMetadata" in p and "boolean" in p for p in problems), problems

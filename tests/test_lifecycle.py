@@ -1,0 +1,434 @@
+"""Create and destroy order of the whole dev stack, computed from its recorded dependencies.
+
+What `pulumi destroy` relies on (README, "Tear it all down"); each rule names what breaks:
+
+a) Everything in the cluster (every object of its Kubernetes provider) and every node group is
+   deleted before egress (NAT gateways, route tables and associations, internet gateway): the
+   controllers in the private subnets call AWS APIs to delete load balancers and volumes.
+b) Every node group is deleted before the policy attachments of its role.
+c) The Load Balancer Controller (and its IAM policy) outlives every LoadBalancer Service; the EBS
+   CSI driver (and its IAM policy) outlives every volume claim and every release making claims.
+d) Every custom resource is created after, and deleted before, the release shipping its CRD.
+e) Every claim a release's StatefulSets mount is a claim of the stack, deleted after the release
+   and before the VolumeCleanup that deletes its volume, itself deleted before the driver; the
+   StatefulSets retain the claims rather than own them (volumes.py).
+
+"Deleted before" means: in every order Pulumi may pick (tests/lifecycle.py). Each essential edge
+is also taken away, through the component that makes it, to show that the check notices.
+"""
+
+import dataclasses
+
+import pulumi
+import pulumi_random as random
+import pytest
+
+from app_platform import charts, cluster, edge, network, observability, offline, volumes
+from tests.lifecycle import Graph, label
+from tests.test_stack_addons import CRD_SOURCES, custom_resources
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+NODE_GROUP = "eks:index:ManagedNodeGroup"
+ADDON = "aws:eks/addon:Addon"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+CLEANUP = "pulumi-python:dynamic/volumes:VolumeCleanup"
+EBS_CSI = cluster.EBS_CSI_ADDON
+EGRESS = (
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+)
+
+
+def invariant_violations(recording: offline.Recording) -> list[str]:
+    graph = Graph.of(recording)
+    return [
+        *egress_outlives_the_cluster(recording, graph),
+        *node_groups_go_before_their_policies(recording, graph),
+        *controllers_outlive_what_they_delete(recording, graph),
+        *custom_resources_go_before_their_crds(recording, graph),
+        *claims_are_the_stacks(recording, graph),
+    ]
+
+
+def missing(rule: str, **selections: list) -> list[str]:
+    """A rule over nothing would pass by itself: say so instead."""
+    return [f"{rule}: found no {what}" for what, found in selections.items() if not found]
+
+
+def egress_outlives_the_cluster(recording, graph):
+    rule = "a) egress outlives the cluster"
+    providers = {p.urn for p in recording.of_type(K8S_PROVIDER)}
+    in_cluster = [r for r in recording.resources if r.provider in providers]
+    node_groups = recording.of_type(NODE_GROUP)
+    egress = [r for type_ in EGRESS for r in recording.of_type(type_)]
+    return [
+        *missing(rule, objects=in_cluster, node_groups=node_groups, egress=egress),
+        *graph.not_deleted_before(rule, [*in_cluster, *node_groups], egress),
+    ]
+
+
+def role_policies(recording, role_arn) -> list[offline.Resource]:
+    """The policy attachments and inline policies of the role with this ARN."""
+    (role,) = [r for r in recording.of_type(ROLE) if r.outputs.get("arn") == role_arn]
+    return [
+        p
+        for p in [*recording.of_type(ATTACHMENT), *recording.of_type(ROLE_POLICY)]
+        if p.inputs.get("role") in (role.outputs["name"], role.outputs["id"])
+    ]
+
+
+def node_groups_go_before_their_policies(recording, graph):
+    rule = "b) node groups go before their role's policies"
+    found = missing(rule, node_groups=recording.of_type(NODE_GROUP))
+    for group in recording.of_type(NODE_GROUP):
+        policies = role_policies(recording, group.inputs["nodeRoleArn"])
+        found += missing(rule, **{f"policies of {group.name}": policies})
+        found += graph.not_deleted_before(rule, [group], policies)
+    return found
+
+
+def makes_claims(values) -> bool:
+    """Whether chart values ask a StatefulSet or Deployment of the chart for a volume claim."""
+    if isinstance(values, dict):
+        persistence = values.get("persistence")
+        if "volumeClaimTemplate" in values or (
+            isinstance(persistence, dict) and persistence.get("enabled") is True
+        ):
+            return True
+        return any(makes_claims(v) for v in values.values())
+    if isinstance(values, list):
+        return any(makes_claims(v) for v in values)
+    return False
+
+
+def release_values(release) -> dict:
+    return offline.unwrap_secrets(release.inputs.get("values") or {})
+
+
+def ebs_csi_driver(recording) -> list[offline.Resource]:
+    """The driver add-on and the policies of its Pod Identity role."""
+    (driver,) = [a for a in recording.of_type(ADDON) if a.inputs["addonName"] == EBS_CSI]
+    (identity,) = driver.inputs["podIdentityAssociations"]
+    return [driver, *role_policies(recording, identity["roleArn"])]
+
+
+def controllers_outlive_what_they_delete(recording, graph):
+    rule_lb = "c) the load balancer controller outlives every LoadBalancer Service"
+    rule_volumes = "c) the EBS CSI driver outlives every volume claim"
+    services = [
+        s
+        for s in recording.of_type("kubernetes:core/v1:Service")
+        if (s.inputs.get("spec") or {}).get("type") == "LoadBalancer"
+    ]
+    (controller,) = [
+        r
+        for r in recording.of_type(RELEASE)
+        if r.inputs["chart"] == charts.AWS_LOAD_BALANCER_CONTROLLER.chart
+    ]
+    account = release_values(controller)["serviceAccount"]["annotations"]
+    controller_policies = role_policies(recording, account["eks.amazonaws.com/role-arn"])
+    claims = [
+        *recording.of_type(PVC),
+        *(r for r in recording.of_type(RELEASE) if makes_claims(release_values(r))),
+    ]
+    driver = ebs_csi_driver(recording)
+    return [
+        *missing(rule_lb, services=services),
+        *missing(rule_volumes, claims=claims),
+        *graph.not_deleted_before(rule_lb, services, [controller, *controller_policies]),
+        *graph.not_deleted_before(rule_volumes, claims, driver),
+    ]
+
+
+def custom_resources_go_before_their_crds(recording, graph):
+    rule = "d) custom resources go before the release shipping their CRD"
+    found = list(custom_resources(recording))
+    groups = {group for group, _ in found}
+    messages = [f"{rule}: found no {g} resource" for g in sorted(set(CRD_SOURCES) - groups)]
+    for group, resource in found:
+        release = recording.one(RELEASE, CRD_SOURCES[group])
+        messages += graph.not_deleted_before(rule, [resource], [release])
+    return messages
+
+
+def claims_are_the_stacks(recording, graph):
+    rule = "e) claims are the stack's"
+    driver = ebs_csi_driver(recording)
+    messages = []
+    for release in recording.of_type(RELEASE):
+        values = release_values(release)
+        if not makes_claims(values):
+            continue
+        if release.inputs["chart"] != charts.KUBE_PROMETHEUS_STACK.chart:
+            messages.append(f"{rule}: {label(release)} makes claims the stack does not own")
+            continue
+        namespace = release.inputs["namespace"]
+        for workload, (spec_key, storage_key, _) in observability.STATEFUL_WORKLOADS.items():
+            spec = values.get(workload, {}).get(spec_key, {})
+            retention = (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted")
+            if spec.get(storage_key) and retention != "Retain":
+                messages.append(f"{rule}: {workload}'s StatefulSet would delete its claims")
+        for claim in observability.volume_claims(values):
+            messages += claim_violations(recording, graph, rule, release, namespace, claim, driver)
+    return messages
+
+
+def claim_violations(recording, graph, rule, release, namespace, claim, driver):
+    (pvc,) = [
+        p
+        for p in recording.of_type(PVC)
+        if p.inputs["metadata"] == {"name": claim.name, "namespace": namespace}
+    ] or [None]
+    if pvc is None:
+        return [f"{rule}: no claim {namespace}/{claim.name} for {label(release)}"]
+    messages = []
+    if pvc.inputs["spec"] != claim.spec:
+        messages.append(f"{rule}: {label(pvc)} is not what the volume template asks for")
+    cleanups = [
+        c
+        for c in recording.of_type(CLEANUP)
+        if c.inputs["namespace"] == namespace and claim.name in c.inputs["claims"]
+    ]
+    messages += missing(rule, **{f"volume cleanup for {label(pvc)}": cleanups})
+    messages += graph.not_deleted_before(f"{rule}: release before claim", [release], [pvc])
+    messages += graph.not_deleted_before(f"{rule}: claim before cleanup", [pvc], cleanups)
+    messages += graph.not_deleted_before(f"{rule}: cleanup before driver", cleanups, driver)
+    return messages
+
+
+# --- The dev stack -------------------------------------------------------------------------
+
+
+def test_the_dev_stack_keeps_every_lifecycle_rule(dev):
+    assert invariant_violations(dev) == []
+
+
+def test_waves_follow_every_edge_and_egress_is_not_deleted_first(dev):
+    graph = Graph.of(dev)
+    for urn, deps in graph.edges.items():
+        for dep in deps:
+            assert graph.create_wave[urn] > graph.create_wave[dep], (urn, dep)
+            assert graph.delete_wave[urn] < graph.delete_wave[dep], (urn, dep)
+    assert sum(len(w) for w in graph.waves(graph.delete_wave)) == len(dev.resources)
+    first_deleted = {r.type for r in graph.waves(graph.delete_wave)[0]}
+    assert not first_deleted & set(EGRESS)
+    nlb = dev.one("kubernetes:core/v1:Service", "platform-dev-load-balancer")
+    nat = dev.one("aws:ec2/natGateway:NatGateway")
+    assert graph.delete_wave[nlb.urn] < graph.delete_wave[nat.urn]
+
+
+def test_envoy_gateway_goes_before_the_load_balancer_controller(dev):
+    """Envoy Gateway makes Services of its own (ClusterIP today); whatever it makes, the
+    controller that would own their load balancers outlives it."""
+    graph = Graph.of(dev)
+    controller = dev.one(RELEASE, "platform-dev-load-balancer-controller")
+    assert graph.deleted_before(dev.one(RELEASE, "platform-dev-envoy-gateway"), controller)
+
+
+def test_kubernetes_objects_reach_the_cluster_through_their_provider(dev):
+    graph = Graph.of(dev)
+    provider = dev.one(K8S_PROVIDER)
+    objects = [r for r in dev.resources if r.provider == provider.urn]
+    assert len(objects) > 30
+    assert graph.deleted_before(provider, dev.one("eks:index:Cluster"))
+    # Some objects have no dependency of their own: only the provider orders them.
+    assert any(not r.dependencies for r in objects)
+
+
+def test_the_recording_keeps_each_resources_provider_and_deleted_with():
+    def program():
+        provider = random.Provider("explicit")
+        first = random.RandomPassword("first", length=8)
+        random.RandomPassword(
+            "second",
+            length=8,
+            opts=pulumi.ResourceOptions(provider=provider, deleted_with=first),
+        )
+
+    recording = offline.run_function(program)
+    first, second = recording.of_type("random:index/randomPassword:RandomPassword")
+    assert first.provider == "" and first.deleted_with == ""
+    assert second.provider == recording.one("pulumi:providers:random").urn
+    assert second.deleted_with == first.urn
+    assert Graph.of(recording).deleted_before(second, first)
+
+
+def resource(name, parent="", deps=(), provider="", deleted_with="", custom=True):
+    type_ = "test:index:Thing" if custom else "test:index:Component"
+    return offline.Resource(
+        urn=f"urn:pulumi:test::test::{type_}::{name}",
+        type=type_,
+        name=name,
+        parent=parent,
+        custom=custom,
+        inputs={},
+        dependencies=list(deps),
+        provider=provider,
+        deleted_with=deleted_with,
+    )
+
+
+def test_the_graph_reads_every_edge_pulumi_orders_by():
+    component = resource("component", custom=False)
+    child = resource("child", parent=component.urn)
+    provider = resource("provider")
+    user = resource("user", deps=[component.urn], provider=provider.urn)
+    follower = resource("follower", deleted_with=user.urn)
+    loner = resource("loner")
+    recording = offline.Recording("test", "test", [component, child, provider, user, follower])
+    recording.resources.append(loner)
+    graph = Graph.of(recording)
+    assert graph.deleted_before(user, child)  # a component dependency covers its children
+    assert graph.deleted_before(child, component)  # children before their parent
+    assert graph.deleted_before(user, provider)
+    assert graph.deleted_before(follower, user)
+    assert not graph.deleted_before(child, user)
+    assert not graph.deleted_before(loner, user) and not graph.deleted_before(user, loner)
+    assert graph.not_deleted_before("rule", [loner], [child, user]) == [
+        "rule: Thing loner (delete wave 1) is not deleted before Thing child (wave 3), "
+        "Thing user (wave 2)"
+    ]
+
+
+# --- Each essential edge taken away --------------------------------------------------------
+
+
+def without_egress(monkeypatch):
+    original = network.Network.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.egress_ready = []
+
+    monkeypatch.setattr(network.Network, "__init__", init)
+
+
+def without_node_policies(monkeypatch):
+    original = cluster.Cluster._node_role
+    monkeypatch.setattr(
+        cluster.Cluster, "_node_role", lambda self, *args: (original(self, *args)[0], [])
+    )
+
+
+def without_load_balancer_controller(monkeypatch):
+    """The release is installed, but what the Edge orders after it waits for an empty stand-in."""
+    original = edge.Edge._load_balancer_controller
+
+    def detached(self, name):
+        original(self, name)
+        return pulumi.ComponentResource(
+            "test:lifecycle:Detached", f"{name}-detached", None, pulumi.ResourceOptions(parent=self)
+        )
+
+    monkeypatch.setattr(edge.Edge, "_load_balancer_controller", detached)
+
+
+def without_storage_driver(monkeypatch):
+    original = cluster.Cluster._block_storage
+    monkeypatch.setattr(
+        cluster.Cluster,
+        "_block_storage",
+        lambda self, *args: dataclasses.replace(original(self, *args), ready=[]),
+    )
+
+
+def without_claims_before_release(monkeypatch):
+    """The claims are made, but the release does not wait for them."""
+    original = observability.owned_claims
+
+    def claims_not_given(*args, **kwargs):
+        original(*args, **kwargs)
+        return []
+
+    monkeypatch.setattr(observability, "owned_claims", claims_not_given)
+
+
+def without_volume_cleanup(monkeypatch):
+    """The claims wait for an empty stand-in instead of the cleanup (which the stand-in's own
+    dependencies still order after the driver)."""
+    monkeypatch.setattr(
+        volumes,
+        "VolumeCleanup",
+        lambda name, **kwargs: pulumi.ComponentResource(
+            "test:lifecycle:Detached", name, None, kwargs["opts"]
+        ),
+    )
+
+
+def without_crd_release(monkeypatch):
+    original = observability.Observability._edge_monitoring
+
+    def edge_monitoring(self, name):
+        kept, self.crds_ready = self.crds_ready, []
+        try:
+            original(self, name)
+        finally:
+            self.crds_ready = kept
+
+    monkeypatch.setattr(observability.Observability, "_edge_monitoring", edge_monitoring)
+
+
+@pytest.mark.parametrize(
+    "take_away, expected",
+    [
+        (
+            without_egress,
+            ("a)", "ManagedNodeGroup platform-dev-spot", "NatGateway platform-dev-nat"),
+        ),
+        (
+            without_node_policies,
+            ("b)", "ManagedNodeGroup platform-dev-system", "AmazonEKSWorkerNodePolicy"),
+        ),
+        (
+            without_load_balancer_controller,
+            (
+                "c)",
+                "Service platform-dev-load-balancer",
+                "Release platform-dev-load-balancer-controller",
+            ),
+        ),
+        (
+            without_storage_driver,
+            (
+                "c)",
+                "PersistentVolumeClaim platform-dev-prometheus-volume-0",
+                "Addon platform-dev-aws-ebs-csi-driver",
+            ),
+        ),
+        (
+            without_claims_before_release,
+            (
+                "e)",
+                "Release platform-dev-kube-prometheus-stack",
+                "PersistentVolumeClaim platform-dev-prometheus-volume-0",
+            ),
+        ),
+        (
+            without_volume_cleanup,
+            (
+                "e)",
+                "found no volume cleanup for",
+                "PersistentVolumeClaim platform-dev-prometheus-volume-0",
+            ),
+        ),
+        (
+            without_crd_release,
+            (
+                "d)",
+                "PodMonitor platform-dev-envoy-proxies",
+                "Release platform-dev-kube-prometheus-stack",
+            ),
+        ),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_taking_an_essential_edge_away_is_reported(run_stack, monkeypatch, take_away, expected):
+    take_away(monkeypatch)
+    violations = invariant_violations(run_stack())
+    assert any(all(part in message for part in expected) for message in violations), violations

@@ -17,7 +17,8 @@ from typing import Any
 
 # The environment that holds the image workflow's pull-request token (.github/workflows/image.yml).
 BUMP_ENVIRONMENT = "image-bump"
-# Secrets CI no longer reads: stack secrets are decrypted through KMS now.
+# Secrets CI no longer reads: stack secrets are decrypted through KMS now. Deleted from the
+# repository and from each environment (the e2e one held a passphrase of its own).
 RETIRED_SECRETS = ("PULUMI_CONFIG_PASSPHRASE",)
 
 
@@ -55,7 +56,10 @@ def commands(outputs: dict[str, Any], stacks: list[str] | None = None) -> list[s
             lines.append(
                 f"gh variable set {name} {repo} --env {_q(environment)} --body {_q(value)}"
             )
-    lines += [f"gh secret delete {name} {repo} 2>/dev/null || true" for name in RETIRED_SECRETS]
+    for scope in ["", *(f" --env {_q(env)}" for env in outputs["environmentVariables"])]:
+        lines += [
+            f"gh secret delete {name} {repo}{scope} 2>/dev/null || true" for name in RETIRED_SECRETS
+        ]
     lines += [
         "# Optional: a token that may open pull requests, so image bumps get their own preview",
         f"# gh secret set BUMP_PR_TOKEN {repo} --env {BUMP_ENVIRONMENT}",

@@ -267,7 +267,12 @@ def test_make_bootstrap_prints_one_command_per_setting(bootstrap):
     assert f"--repo {REPO} --env dev --body" in deploy
     e2e = next(line for line in variables if "AWS_E2E_ROLE_ARN" in line)
     assert f"--repo {REPO} --env e2e --body" in e2e
-    assert any(line.startswith("gh secret delete PULUMI_CONFIG_PASSPHRASE") for line in lines)
+    # The passphrase CI no longer reads goes, from the repository and each environment.
+    deleted = [line for line in lines if line.startswith("gh secret delete ")]
+    assert deleted == [
+        f"gh secret delete PULUMI_CONFIG_PASSPHRASE --repo {REPO}{scope} 2>/dev/null || true"
+        for scope in ("", " --env dev", " --env e2e")
+    ]
     # Each environment is created, and only the default branch may run jobs in it.
     for environment in ("dev", "e2e"):
         assert any(f"environments/{environment} --input -" in line for line in lines)

@@ -106,6 +106,7 @@ bootstrap: cli $(READY) ## Create the state bucket, secrets key, OIDC provider a
 	  PYTHONPATH=. ../$(BIN)/python -m ci_access.repository .outputs.json $(STACKS)
 
 # A real-account check, never part of `make test`: skipped (exit 0, reason printed) without AWS
-# credentials or the Pulumi CLI. AWS_REGION picks the region; PULUMI_BACKEND_URL the state.
+# credentials or the Pulumi CLI. AWS_REGION picks the region, PULUMI_BACKEND_URL the state and
+# PULUMI_SECRETS_PROVIDER the secrets provider (else a passphrase made for local state).
 e2e: $(READY) ## Throwaway stack on AWS: up, calls through its NLB, destroy, no leftovers (~1 h)
 	$(BIN)/python -m tests.e2e.run

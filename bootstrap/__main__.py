@@ -2,9 +2,11 @@
 
 - the S3 bucket for Pulumi state (versioned, encrypted with the secrets key, no public access,
   TLS only) and the KMS key that encrypts stack secrets (awskms secrets provider);
-- GitHub's OIDC provider, and three roles with separate trust (policies/trust-*.json):
+- GitHub's OIDC provider, and four roles with separate trust (policies/trust-*.json):
   preview (pull requests; read-only), drift (the drift workflow of the default branch;
-  read-only) and deploy (the deploy workflow of the default branch, in its environment).
+  read-only), deploy (the deploy workflow of the default branch, in its environment) and e2e
+  (the e2e workflow of the default branch, in its own environment: deploys and destroys
+  throwaway stacks, then searches the account for what they left).
 
 Its outputs are the repository settings CI reads; `make bootstrap` prints them as commands.
 """
@@ -18,6 +20,9 @@ GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
 KEY_DELETION_WINDOW_DAYS = 30
 # A full first `pulumi up` of the platform takes about 40 minutes; deploy.yml asks for 90.
 DEPLOY_SESSION_SECONDS = 2 * 3600
+# e2e.yml's job timeout (150 minutes: up, destroy, leftover search), so its credentials
+# outlast the job and the destroy at its end is never cut off.
+E2E_SESSION_SECONDS = 150 * 60
 
 account_id = aws.get_caller_identity().account_id
 partition = aws.get_partition().partition
@@ -87,16 +92,23 @@ def github_provider_arn() -> pulumi.Input[str]:
 
 
 def ci_role(
-    name: str, description: str, policies: dict[str, pulumi.Input[str]], **role_args
+    name: str,
+    description: str,
+    policies: dict[str, pulumi.Input[str]],
+    *,
+    environment: str | None = None,
+    **role_args,
 ) -> aws.iam.Role:
-    """A role trusted as policies/trust-<name>.json says, with inline `policies` attached."""
-    trust = documents.output(
-        f"trust-{name}",
-        provider_arn=provider_arn,
-        repository=settings.repository,
-        default_branch=settings.default_branch,
-        environment=settings.deploy_environment,
-    )
+    """A role trusted as policies/trust-<name>.json says, with inline `policies` attached.
+    Only a trust that names an environment is given one (a missing value fails the render)."""
+    values = {
+        "provider_arn": provider_arn,
+        "repository": settings.repository,
+        "default_branch": settings.default_branch,
+    }
+    if environment is not None:
+        values["environment"] = environment
+    trust = documents.output(f"trust-{name}", **values)
     role = aws.iam.Role(
         name,
         name=f"{settings.role_prefix}-{name}",
@@ -125,23 +137,34 @@ provider_arn = github_provider_arn()
 state_read = documents.output("state-read", bucket_arn=bucket.arn, key_arn=key.arn)
 preview = read_only("preview", "pulumi preview of pull requests", state_read)
 drift = read_only("drift", "Nightly drift check of the default branch", state_read)
+# What `pulumi up` and `pulumi destroy` of a platform stack need: the deploy and e2e roles.
+deploys = {
+    "state-write": documents.output("state-write", bucket_arn=bucket.arn, key_arn=key.arn),
+    "deploy": documents.output(
+        "deploy",
+        partition=partition,
+        account_id=account_id,
+        role_prefix=settings.role_prefix,
+        provider_arn=provider_arn,
+        key_arn=key.arn,
+        key_alias=settings.secrets_key_alias,
+        bucket_arn=bucket.arn,
+    ),
+}
 deploy = ci_role(
     "deploy",
     f"pulumi up from the default branch in environment {settings.deploy_environment}",
-    {
-        "state-write": documents.output("state-write", bucket_arn=bucket.arn, key_arn=key.arn),
-        "deploy": documents.output(
-            "deploy",
-            partition=partition,
-            account_id=account_id,
-            role_prefix=settings.role_prefix,
-            provider_arn=provider_arn,
-            key_arn=key.arn,
-            key_alias=settings.secrets_key_alias,
-            bucket_arn=bucket.arn,
-        ),
-    },
+    deploys,
+    environment=settings.deploy_environment,
     max_session_duration=DEPLOY_SESSION_SECONDS,
+)
+# The leftover search's reads are listed apart, so a narrower deploy.json cannot break them.
+e2e = ci_role(
+    "e2e",
+    f"Throwaway stacks of the e2e workflow of the default branch in {settings.e2e_environment}",
+    {**deploys, "leftover-search": documents.render("leftover-search")},
+    environment=settings.e2e_environment,
+    max_session_duration=E2E_SESSION_SECONDS,
 )
 
 pulumi.export("repository", settings.repository)
@@ -159,5 +182,9 @@ pulumi.export(
     },
 )
 pulumi.export(
-    "environmentVariables", {settings.deploy_environment: {"AWS_DEPLOY_ROLE_ARN": deploy.arn}}
+    "environmentVariables",
+    {
+        settings.deploy_environment: {"AWS_DEPLOY_ROLE_ARN": deploy.arn},
+        settings.e2e_environment: {"AWS_E2E_ROLE_ARN": e2e.arn},
+    },
 )

@@ -19,7 +19,7 @@ REF_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ALIAS_PATTERN = re.compile(r"^(?!aws/)[A-Za-z0-9/_-]{1,200}$")
-# Role names get "-preview", "-drift" or "-deploy" (7 characters) and IAM allows 64.
+# Role names get "-preview", "-drift", "-deploy" or "-e2e" (7 characters at most); IAM allows 64.
 ROLE_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,57}$")
 OIDC_PROVIDER_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
@@ -35,6 +35,7 @@ class Settings:
     repository: str
     default_branch: str
     deploy_environment: str
+    e2e_environment: str
     state_bucket: str
     secrets_key_alias: str
     role_prefix: str
@@ -52,8 +53,15 @@ def parse(raw: Mapping[str, str], *, account_id: str, region: str) -> Settings:
     problems: list[str] = []
     repository = raw.get("githubRepository", "")
     _check(problems, "githubRepository", repository, REPOSITORY_PATTERN, "expected owner/name")
-    for key in ("defaultBranch", "deployEnvironment"):
+    for key in ("defaultBranch", "deployEnvironment", "e2eEnvironment"):
         _check(problems, key, raw.get(key, ""), REF_NAME_PATTERN, "letters, digits, . _ / -")
+    # Each environment holds one role's ARN: a shared one would hold only the last.
+    e2e_environment = raw.get("e2eEnvironment", "")
+    if e2e_environment and e2e_environment == raw.get("deployEnvironment"):
+        problems.append(
+            f"{PROJECT}:e2eEnvironment = {e2e_environment!r} is not valid: "
+            "an environment other than deployEnvironment's"
+        )
     bucket = raw.get("stateBucket") or f"app-platform-state-{account_id}-{region}"
     _check(problems, "stateBucket", bucket, BUCKET_PATTERN, "3-63 of a-z 0-9 . - (S3's rules)")
     alias = raw.get("secretsKeyAlias", "")
@@ -75,6 +83,7 @@ def parse(raw: Mapping[str, str], *, account_id: str, region: str) -> Settings:
         repository=repository,
         default_branch=raw["defaultBranch"],
         deploy_environment=raw["deployEnvironment"],
+        e2e_environment=e2e_environment,
         state_bucket=bucket,
         secrets_key_alias=alias,
         role_prefix=prefix,
@@ -87,6 +96,7 @@ KEYS = (
     "githubRepository",
     "defaultBranch",
     "deployEnvironment",
+    "e2eEnvironment",
     "stateBucket",
     "secretsKeyAlias",
     "rolePrefix",

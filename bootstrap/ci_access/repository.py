@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Secrets CI no longer reads: stack secrets are decrypted through KMS now.
+# Secrets CI no longer reads: stack secrets are decrypted through KMS now. Deleted from the
+# repository and from each environment (the e2e one held a passphrase of its own).
 RETIRED_SECRETS = ("PULUMI_CONFIG_PASSPHRASE",)
 
 
@@ -53,7 +54,10 @@ def commands(outputs: dict[str, Any], stacks: list[str] | None = None) -> list[s
             lines.append(
                 f"gh variable set {name} {repo} --env {_q(environment)} --body {_q(value)}"
             )
-    lines += [f"gh secret delete {name} {repo} 2>/dev/null || true" for name in RETIRED_SECRETS]
+    for scope in ["", *(f" --env {_q(env)}" for env in outputs["environmentVariables"])]:
+        lines += [
+            f"gh secret delete {name} {repo}{scope} 2>/dev/null || true" for name in RETIRED_SECRETS
+        ]
     lines += stack_commands(outputs, stacks or [])
     return lines
 

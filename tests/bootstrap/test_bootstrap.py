@@ -1,4 +1,4 @@
-"""The bootstrap stack: state bucket, secrets key, GitHub's OIDC provider and three CI roles,
+"""The bootstrap stack: state bucket, secrets key, GitHub's OIDC provider and four CI roles,
 each trusted only where its workflow runs and allowed only what that workflow does."""
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ci_access import config, documents, repository
 
 from app_platform import offline
 
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap"
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = ROOT / "bootstrap"
+E2E_WORKFLOW = ROOT / ".github" / "workflows" / "e2e.yml"
 PROVIDER_ARN = (
     f"arn:aws:iam::{offline.ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"
 )
@@ -118,7 +121,7 @@ def test_an_existing_oidc_provider_is_trusted_instead_of_created_again(run_boots
     existing = "arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com"
     recording = run_bootstrap({"oidcProviderArn": existing})
     assert not recording.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    for role in ("preview", "drift", "deploy"):
+    for role in ("preview", "drift", "deploy", "e2e"):
         assert trust(recording, role)["Principal"] == {"Federated": existing}
 
 
@@ -131,6 +134,7 @@ WORKFLOWS = f"{REPO}/.github/workflows"
         ("preview", f"repo:{REPO}:pull_request", f"{WORKFLOWS}/preview.yml@refs/pull/*"),
         ("drift", f"repo:{REPO}:ref:refs/heads/main", f"{WORKFLOWS}/drift.yml@refs/heads/main"),
         ("deploy", f"repo:{REPO}:environment:dev", f"{WORKFLOWS}/deploy.yml@refs/heads/main"),
+        ("e2e", f"repo:{REPO}:environment:e2e", f"{WORKFLOWS}/e2e.yml@refs/heads/main"),
     ],
 )
 def test_each_role_trusts_one_subject_and_one_workflow(bootstrap, role, subject, workflow):
@@ -179,6 +183,44 @@ def test_deploy_writes_state_and_is_denied_the_ci_roles_key_and_bucket_settings(
     } <= denied
 
 
+def policies_of(recording: offline.Recording, role: str) -> dict[str, str]:
+    """Inline policy documents of a role, by the name after `<role>-`."""
+    return {
+        policy.name.removeprefix(f"{role}-"): offline.unwrap_secrets(policy.inputs["policy"])
+        for policy in recording.of_type("aws:iam/rolePolicy:RolePolicy")
+        if policy.name.startswith(f"{role}-")
+    }
+
+
+def test_e2e_deploys_like_deploy_and_may_also_run_the_leftover_search(bootstrap):
+    e2e = policies_of(bootstrap, "e2e")
+    # The same documents, deny statements included: never the CI roles, key or bucket settings.
+    assert {name: e2e[name] for name in ("state-write", "deploy")} == policies_of(
+        bootstrap, "deploy"
+    )
+    assert set(e2e) == {"state-write", "deploy", "leftover-search"}
+    (search,) = document(e2e["leftover-search"])["Statement"]
+    assert search["Effect"] == "Allow"
+    assert "tag:GetResources" in search["Action"]
+    assert all(
+        action.split(":")[1].startswith(("Describe", "Get", "List")) for action in search["Action"]
+    )
+    assert not managed(bootstrap, "e2e")
+
+
+def test_the_e2e_role_outlasts_the_e2e_job(bootstrap):
+    (job,) = yaml.safe_load(E2E_WORKFLOW.read_text())["jobs"].values()
+    (credentials,) = [
+        step["with"]
+        for step in job["steps"]
+        if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@")
+    ]
+    session = bootstrap.one("aws:iam/role:Role", "e2e").inputs["maxSessionDuration"]
+    assert session >= job["timeout-minutes"] * 60
+    assert session >= int(credentials["role-duration-seconds"])
+    assert session <= 12 * 3600  # IAM's maximum
+
+
 def _service(resource_type: str) -> set[str]:
     if resource_type.startswith("eks:"):
         return EKS_COMPONENT_SERVICES
@@ -210,7 +252,8 @@ def test_outputs_are_exactly_the_repository_settings(bootstrap):
         "AWS_DRIFT_ROLE_ARN",
     }
     assert bootstrap.outputs["environmentVariables"].value == {
-        "dev": {"AWS_DEPLOY_ROLE_ARN": f"arn:aws:iam::{offline.ACCOUNT_ID}:role/deploy"}
+        "dev": {"AWS_DEPLOY_ROLE_ARN": f"arn:aws:iam::{offline.ACCOUNT_ID}:role/deploy"},
+        "e2e": {"AWS_E2E_ROLE_ARN": f"arn:aws:iam::{offline.ACCOUNT_ID}:role/e2e"},
     }
     assert not any(output.secret for output in bootstrap.outputs.values())
 
@@ -219,11 +262,22 @@ def test_make_bootstrap_prints_one_command_per_setting(bootstrap):
     outputs = {name: output.value for name, output in bootstrap.outputs.items()}
     lines = repository.commands(outputs, ["dev", "podinfo"])
     variables = [line for line in lines if line.startswith("gh variable set ")]
-    assert len(variables) == 6
+    assert len(variables) == 7
     deploy = next(line for line in variables if "AWS_DEPLOY_ROLE_ARN" in line)
     assert f"--repo {REPO} --env dev --body" in deploy
-    assert any(line.startswith("gh secret delete PULUMI_CONFIG_PASSPHRASE") for line in lines)
-    assert any("environments/dev/deployment-branch-policies" in line for line in lines)
+    e2e = next(line for line in variables if "AWS_E2E_ROLE_ARN" in line)
+    assert f"--repo {REPO} --env e2e --body" in e2e
+    # The passphrase CI no longer reads goes, from the repository and each environment.
+    deleted = [line for line in lines if line.startswith("gh secret delete ")]
+    assert deleted == [
+        f"gh secret delete PULUMI_CONFIG_PASSPHRASE --repo {REPO}{scope} 2>/dev/null || true"
+        for scope in ("", " --env dev", " --env e2e")
+    ]
+    # Each environment is created, and only the default branch may run jobs in it.
+    for environment in ("dev", "e2e"):
+        assert any(f"environments/{environment} --input -" in line for line in lines)
+        branch = f"environments/{environment}/deployment-branch-policies -f name=main"
+        assert any(branch in line for line in lines), environment
     assert "pulumi stack init podinfo --secrets-provider" in "\n".join(lines)
 
 
@@ -241,6 +295,11 @@ def test_bad_settings_are_all_reported_before_any_resource(bootstrap_mocks):
         assert f"app-platform-bootstrap:{key}" in message
     assert "'not a repo'" in message
     assert not recording.resources
+
+
+def test_the_e2e_role_cannot_share_the_deploy_roles_environment(bootstrap_mocks):
+    with pytest.raises(config.ConfigError, match=r"app-platform-bootstrap:e2eEnvironment = 'dev'"):
+        offline.run(BOOTSTRAP, "example", {"e2eEnvironment": "dev"})
 
 
 def test_a_value_cannot_change_a_documents_structure():

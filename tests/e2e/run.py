@@ -6,7 +6,9 @@ the real load balancer; the stack is destroyed whatever happened (and removed on
 then the account is searched for anything it left behind. Exit code 1 on any failure.
 
 Without the Pulumi CLI or AWS credentials it prints why and exits 0 (E2E_REQUIRE=1 makes that a
-failure, as CI wants). The state goes to PULUMI_BACKEND_URL when set, else to a local directory.
+failure, as CI wants). The state goes to PULUMI_BACKEND_URL when set, else to a local directory;
+secrets are encrypted by PULUMI_SECRETS_PROVIDER when set (`awskms://...`, as `make bootstrap`
+prints it), else with a passphrase.
 
 Run from the project directory: `python -m tests.e2e.run` (this is not a pytest module, so
 `make test` never collects it).
@@ -79,16 +81,24 @@ def skip_reason(
     return "; ".join(missing) or None
 
 
+def secrets_provider(environ: Mapping[str, str]) -> str | None:
+    """The stack's secrets provider for `pulumi stack init`; None for a passphrase. An unset
+    workflow variable arrives empty, which counts as none."""
+    return environ.get("PULUMI_SECRETS_PROVIDER") or None
+
+
 def pulumi_env(stack: str, environ: Mapping[str, str], state_dir: Path) -> dict[str, str]:
     """Environment of every Pulumi command: PULUMI_BACKEND_URL as given, else a local state
-    directory; for local state without a passphrase, a new one in a file beside the state
-    (readable only by you), so a stack whose run failed can still be destroyed by hand."""
+    directory; for local state with neither a secrets provider nor a passphrase, a new
+    passphrase in a file beside the state (readable only by you), so a stack whose run failed
+    can still be destroyed by hand."""
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
     if environ.get("PULUMI_BACKEND_URL"):
         return env
     state_dir.mkdir(parents=True, exist_ok=True)
     env["PULUMI_BACKEND_URL"] = state_dir.as_uri()
-    if not {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"} & set(environ):
+    passphrase = {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"} & set(environ)
+    if not passphrase and not secrets_provider(environ):
         path = passphrase_file(state_dir, stack)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as file:
@@ -122,9 +132,10 @@ def main(project_dir: Path = ROOT, state_dir: Path = STATE_DIR) -> int:
     env = pulumi_env(name, os.environ, state_dir)
     print(f"e2e: stack {name} in {config[stack_config.REGION_KEY]}", flush=True)
     started = datetime.now(UTC)
-    stack = auto.create_stack(
-        name, work_dir=str(project_dir), opts=auto.LocalWorkspaceOptions(env_vars=env)
+    workspace = auto.LocalWorkspaceOptions(
+        env_vars=env, secrets_provider=secrets_provider(os.environ)
     )
+    stack = auto.create_stack(name, work_dir=str(project_dir), opts=workspace)
     stack_config.write_stack_config(project_dir, name, config)
     failures: list[str] = []
     try:

@@ -80,7 +80,7 @@ def prefix(project_dir: Path, config: dict[str, Any], stack: str) -> str:
 
 def write_stack_config(project_dir: Path, stack: str, config: dict[str, Any]) -> Path:
     """Put `config` into the stack's file, keeping what `pulumi stack init` wrote there (the
-    passphrase salt)."""
+    passphrase salt, or the secrets provider and its encrypted key)."""
     path = stack_file(project_dir, stack)
     settings = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
     settings["config"] = config

@@ -3,8 +3,10 @@ request and response validation against the service models, no network)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,12 +23,18 @@ VPC = "vpc-0a1b2c3d4e5f60718"
 STARTED = datetime(2026, 9, 7, 5, 17, tzinfo=UTC)
 SCOPE = leftovers.Scope(STACK_TAGS, CLUSTER, (VPC,), STARTED)
 SERVICES = ("tagging", "ec2", "elbv2", "kms", "logs", "iam")
+# What the e2e role may call for the search (bootstrap gives it this policy).
+SEARCH_POLICY = Path(__file__).resolve().parents[2] / "bootstrap/policies/leftover-search.json"
+# IAM's service prefix where it is not the API's signing name.
+IAM_PREFIX = {"tagging": "tag"}
 
 
 @dataclass
 class Aws:
     clients: leftovers.Clients
     stubs: dict[str, Stubber]
+    # Every call made, as the IAM action it needs: `ec2:DescribeVolumes`.
+    calls: set[str] = field(default_factory=set)
 
     def expect(self, service: str, method: str, response: dict, params: dict | None = None):
         self.stubs[service].add_response(method, response, params)
@@ -39,9 +47,17 @@ def aws():
     )
     clients = leftovers.Clients.of(session, REGION)
     stubs = {name: Stubber(getattr(clients, name)) for name in SERVICES}
+    recorded = Aws(clients, stubs)
+
+    def record(model, **_):
+        service = model.service_model.signing_name
+        recorded.calls.add(f"{IAM_PREFIX.get(service, service)}:{model.name}")
+
+    for name in SERVICES:
+        getattr(clients, name).meta.events.register("before-parameter-build", record)
     for stub in stubs.values():
         stub.activate()
-    yield Aws(clients, stubs)
+    yield recorded
     for stub in stubs.values():
         stub.assert_no_pending_responses()
         stub.deactivate()
@@ -437,3 +453,33 @@ def test_the_report_gives_type_id_and_tags_and_lists_what_is_expected_apart():
 )
 def test_the_kind_of_a_resource_comes_from_its_arn(resource_arn, kind):
     assert leftovers.arn_kind(resource_arn) == kind
+
+
+def test_the_e2e_role_may_make_exactly_the_calls_of_a_search_that_finds_everything(aws):
+    """Every branch of the search taken once: any call it makes that the role's policy lacks
+    would fail the real run with AccessDenied; anything more is a permission it does not use."""
+    key = arn("kms", "key/3234abcd-12ab-34cd-56ef-1234567890ab")
+    log_group = f"/aws/eks/{CLUSTER}/cluster"
+    expect_tagging(
+        aws,
+        [(r, STACK_TAGS) for r in (arn("ec2", "subnet/subnet-1"), key)]
+        + [(arn("logs", f"log-group:{log_group}"), STACK_TAGS)],
+    )
+    aws.expect("ec2", "describe_tags", {"Tags": []})
+    aws.expect("kms", "describe_key", {"KeyMetadata": {"KeyId": "3234abcd", "KeyState": "Enabled"}})
+    aws.expect("logs", "describe_log_groups", {"logGroups": []})
+    expect_volumes(aws, [], [], [], [])
+    balancer = arn("elasticloadbalancing", "loadbalancer/net/k8s-edge-proxy/0a1b2c3d4e5f6071")
+    aws.expect(
+        "elbv2", "describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": balancer}]}
+    )
+    aws.expect("elbv2", "describe_tags", {"TagDescriptions": [{"ResourceArn": balancer}]})
+    expect_interfaces(aws, [], [])
+    expect_log_groups(aws, [], [])
+    expect_iam(aws, [], [])
+
+    leftovers.find(aws.clients, SCOPE)
+
+    (statement,) = json.loads(SEARCH_POLICY.read_text())["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == aws.calls

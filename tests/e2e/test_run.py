@@ -1,4 +1,5 @@
-"""When `make e2e` runs at all, where its state goes, and what it reads from a stack's state."""
+"""When `make e2e` runs at all, where its state and secrets go, and what it reads from a
+stack's state."""
 
 from __future__ import annotations
 
@@ -111,6 +112,25 @@ def test_local_state_gets_a_passphrase_file_only_its_owner_can_read(tmp_path):
     assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in again
 
 
+KMS = "awskms://alias/app-platform-secrets?region=us-east-1"
+
+
+def test_with_a_secrets_provider_no_passphrase_is_made_even_for_local_state(tmp_path):
+    state = tmp_path / "state"
+
+    env = run.pulumi_env("e2e-1a2b3c", {"PULUMI_SECRETS_PROVIDER": KMS}, state)
+
+    assert env["PULUMI_BACKEND_URL"] == state.as_uri()
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in env
+    assert list(state.iterdir()) == []
+
+
+def test_an_empty_secrets_provider_is_none_as_an_unset_workflow_variable_arrives():
+    assert run.secrets_provider({"PULUMI_SECRETS_PROVIDER": KMS}) == KMS
+    assert run.secrets_provider({"PULUMI_SECRETS_PROVIDER": ""}) is None
+    assert run.secrets_provider({}) is None
+
+
 def test_the_vpcs_to_search_come_from_the_state_before_destroy():
     deployment = {
         "resources": [
@@ -186,11 +206,13 @@ def project(tmp_path, monkeypatch):
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("PULUMI_SECRETS_PROVIDER", raising=False)
     state = SimpleNamespace(stack=None, options={}, checks=[], searches=[], leftovers=[])
 
     def create_stack(name, work_dir, opts):
         state.stack = FakeStack(name, work_dir, **state.options)
         state.env = dict(opts.env_vars)
+        state.secrets_provider = opts.secrets_provider
         return state.stack
 
     def run_all(plan):
@@ -231,12 +253,28 @@ def test_a_passing_run_destroys_searches_and_removes_the_stack(project, capsys):
         stack.name,
     )
     assert (region, wait) == ("us-east-1", True)
+    # The laptop default: local state, secrets under a passphrase made for the run.
+    assert project.secrets_provider is None
     assert not Path(project.env["PULUMI_CONFIG_PASSPHRASE_FILE"]).exists()
     written = yaml.safe_load((project.root / f"Pulumi.{stack.name}.yaml").read_text())
     assert written["config"]["aws:defaultTags"]["tags"]["stack"] == stack.name
     out = capsys.readouterr().out
     assert out.rstrip().endswith("e2e: PASSED")
     assert "s3cret-never-read" not in out
+
+
+def test_cis_backend_and_secrets_provider_go_to_stack_init_and_no_passphrase_is_made(
+    project, monkeypatch
+):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://app-platform-state?region=us-east-1")
+    monkeypatch.setenv("PULUMI_SECRETS_PROVIDER", KMS)
+
+    assert main(project) == 0
+
+    assert project.secrets_provider == KMS
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in project.env
+    assert "PULUMI_BACKEND_URL" not in project.env  # the one given, inherited as it is
+    assert not (project.root / ".pulumi-state").exists()
 
 
 def test_a_failed_check_still_destroys_and_fails_the_run(project, capsys):

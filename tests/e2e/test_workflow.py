@@ -39,8 +39,10 @@ def test_only_its_job_may_assume_the_role_from_its_environment():
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["environment"] == "e2e"
+    # The e2e role trusts this workflow of the default branch only: elsewhere the job skips.
+    assert "default_branch" in job["if"]
     credentials = step(job, "aws-actions/configure-aws-credentials")["with"]
-    assert credentials["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert credentials["role-to-assume"] == "${{ vars.AWS_E2E_ROLE_ARN }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials)
     # The credentials outlast the job, so the destroy at its end is never cut off.
     assert int(credentials["role-duration-seconds"]) >= job["timeout-minutes"] * 60
@@ -56,4 +58,12 @@ def test_it_runs_make_e2e_with_the_cli_the_deploys_use_and_a_skip_fails():
     assert workflow["env"]["PULUMI_VERSION"] == load("deploy.yml")["env"]["PULUMI_VERSION"]
     (e2e,) = [s for s in job["steps"] if s.get("run") == "make e2e"]
     assert e2e["env"]["E2E_REQUIRE"] == "1"
-    assert e2e["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+
+
+def test_state_goes_to_the_bootstraps_bucket_and_secrets_under_its_key_with_no_passphrase():
+    (job,) = load("e2e.yml")["jobs"].values()
+    (e2e,) = [s for s in job["steps"] if s.get("run") == "make e2e"]
+    assert e2e["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
+    assert e2e["env"]["PULUMI_SECRETS_PROVIDER"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
+    assert not [name for name in e2e["env"] if name.startswith("PULUMI_CONFIG_PASSPHRASE")]
+    assert "secrets." not in (WORKFLOWS / "e2e.yml").read_text()

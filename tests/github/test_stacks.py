@@ -114,6 +114,7 @@ def test_each_job_assumes_the_role_whose_trust_names_its_workflow_and_trigger():
         "preview": ("preview.yml", "preview", "AWS_PREVIEW_ROLE_ARN", ":pull_request"),
         "drift": ("drift.yml", "check", "AWS_DRIFT_ROLE_ARN", ":ref:refs/heads/${default_branch}"),
         "deploy": ("deploy.yml", "up", "AWS_DEPLOY_ROLE_ARN", ":environment:${environment}"),
+        "e2e": ("e2e.yml", "e2e", "AWS_E2E_ROLE_ARN", ":environment:${environment}"),
     }
     for role, (workflow, job_id, variable, subject) in cases.items():
         job = _job(workflow, job_id)
@@ -122,6 +123,7 @@ def test_each_job_assumes_the_role_whose_trust_names_its_workflow_and_trigger():
         assert f'{subject}"' in trust
         assert f"/.github/workflows/{workflow}@" in trust
     assert _job("deploy.yml", "up")["environment"] == bootstrap["deployEnvironment"]["default"]
+    assert _job("e2e.yml", "e2e")["environment"] == bootstrap["e2eEnvironment"]["default"]
 
 
 def test_every_variable_the_workflows_read_is_one_make_bootstrap_prints():
@@ -138,7 +140,10 @@ def test_every_variable_the_workflows_read_is_one_make_bootstrap_prints():
             ],
             "x",
         ),
-        "environmentVariables": {"dev": {"AWS_DEPLOY_ROLE_ARN": "x"}},
+        "environmentVariables": {
+            "dev": {"AWS_DEPLOY_ROLE_ARN": "x"},
+            "e2e": {"AWS_E2E_ROLE_ARN": "x"},
+        },
     }
     printed = "\n".join(repository.commands(outputs))
     read = set()

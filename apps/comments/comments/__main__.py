@@ -110,6 +110,8 @@ def main() -> int:
 
     import uvicorn  # imported late: prometheus_client must not be imported before the above
 
+    from .protocol import BoundedHttpToolsProtocol
+
     status = 0
     try:
         uvicorn.run(
@@ -119,7 +121,7 @@ def main() -> int:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http=BoundedHttpToolsProtocol,  # httptools with header/connection limits
             lifespan="on",
             access_log=False,  # our own JSON access line replaces it
             log_config=logging_config(settings.log_level),

@@ -180,7 +180,7 @@ class CommentsApp:
             response = error(503, "UNAVAILABLE", "storage unavailable, retry later", RETRY_AFTER)
         except KeyReusedError:
             message = "Idempotency-Key was already used for a different comment"
-            response = error(422, "IDEMPOTENCY-KEY-REUSED", message)
+            response = error(409, "IDEMPOTENCY-KEY-REUSED", message)
         except BodyTimeoutError:
             message = f"request body not received within {self.settings.body_timeout:g} s"
             response = error(408, "REQUEST-TIMEOUT", message, CLOSE)

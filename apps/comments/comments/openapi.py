@@ -70,10 +70,8 @@ def _new_comment() -> dict[str, Any]:
             "400": _error("Body is not JSON or not a JSON object; bad Idempotency-Key."),
             "413": _error(f"Body larger than {MAX_BODY_BYTES} bytes."),
             "415": _error("Content-Type is not application/json."),
-            "422": _error(
-                "A field is missing or invalid (see errors); or the key was used for"
-                " another comment."
-            ),
+            "409": _error("The Idempotency-Key was used for a different comment."),
+            "422": _error("A field is missing or invalid (see errors)."),
             "503": UNAVAILABLE,
         },
     }

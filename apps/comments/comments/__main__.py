@@ -83,7 +83,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def main() -> int:
+def main(factory: str = "comments.app:create_app") -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (single-worker mode); with
     # this handler that becomes a normal exit, so cleanup runs and the exit code is 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -115,7 +115,7 @@ def main() -> int:
     status = 0
     try:
         uvicorn.run(
-            "comments.app:create_app",
+            factory,
             factory=True,
             host=settings.host,
             port=settings.port,

@@ -20,7 +20,7 @@ import msgspec
 
 from . import metrics
 from .drain import Drain
-from .logs import AccessLog
+from .logs import AccessLog, logging_off_the_loop
 from .openapi import openapi_document
 from .settings import Settings
 from .storage import KeyReusedError, Storage, StorageUnavailableError, create_storage
@@ -128,6 +128,7 @@ class CommentsApp:
         self.storage: Storage | None = None
         self._openapi = _encode(openapi_document())
         self.drain = Drain()
+        self._restore_logging: Callable[[], None] | None = None
         # Access lines are info-level: LOG_LEVEL=warning or ACCESS_LOG=false turns them off.
         self._access_log = (
             AccessLog() if settings.access_log and settings.log_level in ("debug", "info") else None
@@ -240,6 +241,7 @@ class CommentsApp:
     async def startup(self) -> None:
         if self.settings.workers > 1:  # we are a child of the launcher
             _exit_with_parent()
+        self._restore_logging = logging_off_the_loop()
         self.drain.install(self.settings.drain_delay)
         self.storage = create_storage(self.settings)
         await self.storage.start()
@@ -250,9 +252,11 @@ class CommentsApp:
         if self.storage is not None:
             await self.storage.close()
         if self._access_log is not None:
-            self._access_log.flush()
+            self._access_log.close()
         metrics.worker_exited(os.getpid())
         log.info("worker stopped")
+        if self._restore_logging is not None:
+            self._restore_logging()
 
     # ------------------------------------------------------------------ handlers
 

@@ -11,6 +11,7 @@ workers reconnect at once to a database that is already slow).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -223,7 +224,10 @@ class PostgresStorage(Storage):
             await self._pool.release(conn, timeout=self.settings.db_timeout)
         except Exception as exc:
             log.warning("closing a connection that failed to reset", extra={"error": repr(exc)})
-            conn.terminate()
+            # The pool may have taken it back already, then terminate() refuses: either way
+            # the connection is gone and the caller's work stands.
+            with contextlib.suppress(Exception):
+                conn.terminate()
 
     async def _with(self, what: str, work: Callable[[Any], Awaitable[T]], attempts: int = 1) -> T:
         """work(connection) on a pooled connection. Reads pass attempts=2: a connection the

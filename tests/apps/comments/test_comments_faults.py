@@ -142,3 +142,32 @@ def test_postgres_outage_under_load_is_503_only_and_loses_nothing(
         assert "unhandled error" not in server.logs()
     finally:
         pg.destroy()
+
+
+def test_a_full_write_queue_answers_503_at_once(backend: Backend, started: list[Server]) -> None:
+    """With room for one queued comment per worker, a burst of concurrent posts gets some
+    well-formed 503s instead of waiting; every 200 is stored, nothing else is."""
+    server = backend.server(WORKERS=1, WRITE_QUEUE_MAX=1, ACCESS_LOG="false").start()
+    started.append(server)
+    cid = unique_id("full")
+    results: list[tuple[int, str, str]] = []
+
+    def burst(t: int) -> None:
+        for n in range(10):
+            text = f"t{t}-{n}"
+            body = {"email": "q@example.com", "comment": text, "content_id": cid}
+            reply = server.post(json=body)
+            code = reply.json()["status"] if reply.status != 200 else ""
+            results.append((reply.status, text, code + reply.headers.get("retry-after", "")))
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    refused = [r for r in results if r[0] != 200]
+    assert refused, "the queue never filled"
+    assert {r[0] for r in refused} == {503}
+    assert {r[2] for r in refused} == {"UNAVAILABLE1"}
+    stored = [c["comment"] for c in server.get(f"/api/comment/list/{cid}").json()]
+    assert sorted(stored) == sorted(r[1] for r in results if r[0] == 200)

@@ -10,6 +10,7 @@ import pytest
 from comments.settings import Settings, SettingsError, redact_url
 from comments.storage import (
     Batcher,
+    NotStoredError,
     OverloadedError,
     RolledBackError,
     Storage,
@@ -196,3 +197,78 @@ def test_missing_postgres_skips_locally_but_fails_in_ci(monkeypatch: pytest.Monk
     monkeypatch.setenv("COMMENTS_REQUIRE_POSTGRES", "1")
     with pytest.raises(pytest.fail.Exception, match="COMMENTS_REQUIRE_POSTGRES=1"):
         comments_testlib.postgres_bindir_or_skip()
+
+
+class FakeConnection:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.terminated = False
+
+    async def fetch(self, *args: object) -> list[tuple[str]]:
+        if self.error is not None:
+            raise self.error
+        return [("[]",)]
+
+    async def execute(self, *args: object) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+class FakePool:
+    """Hands out the given connections in order; release may fail like asyncpg's reset."""
+
+    def __init__(self, *connections: FakeConnection, release_error: bool = False) -> None:
+        self.connections = list(connections)
+        self.released: list[FakeConnection] = []
+        self.release_error = release_error
+        self.expired = False
+
+    async def acquire(self, timeout: float) -> FakeConnection:
+        return self.connections.pop(0)
+
+    async def release(self, conn: FakeConnection, timeout: float) -> None:
+        self.released.append(conn)
+        if self.release_error:
+            raise RuntimeError("cannot reset the connection")
+
+    def expire_connections(self) -> None:
+        self.expired = True
+
+
+def pg_storage(pool: FakePool):
+    from comments.postgres_store import PostgresStorage
+
+    storage = PostgresStorage(Settings(database_url="postgresql://u@h/db"))
+    storage._pool = pool
+    return storage
+
+
+def test_a_dead_connection_is_replaced_alone_and_the_read_retried() -> None:
+    import asyncpg
+
+    dead = FakeConnection(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    pool = FakePool(dead, FakeConnection())
+    assert run(pg_storage(pool)._read_lists(["a"])) == [b"[]"]
+    assert pool.released[0] is dead and len(pool.released) == 2  # both given back
+    assert not pool.expired  # the rest of the pool is kept
+
+
+def test_write_errors_are_classified_by_what_the_server_reports() -> None:
+    import asyncpg
+
+    rolled_back = FakePool(FakeConnection(asyncpg.exceptions.UniqueViolationError("dup")))
+    with pytest.raises(RolledBackError):
+        run(pg_storage(rolled_back)._write_batch([NewComment("c", "a@b.co", "x")]))
+    cut = FakePool(FakeConnection(asyncpg.exceptions.AdminShutdownError("shutdown")))
+    with pytest.raises(StorageUnavailableError) as unknown:
+        run(pg_storage(cut)._write_batch([NewComment("c", "a@b.co", "x")]))
+    assert not isinstance(unknown.value, NotStoredError)  # may be committed: not retried
+
+
+def test_a_write_that_committed_stands_when_releasing_its_connection_fails() -> None:
+    pool = FakePool(FakeConnection(), release_error=True)
+    run(pg_storage(pool)._write_batch([NewComment("c", "a@b.co", "x")]))
+    assert pool.connections == [] and pool.released[0].terminated

@@ -83,7 +83,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def main() -> int:
+def main(factory: str = "comments.app:create_app") -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (single-worker mode); with
     # this handler that becomes a normal exit, so cleanup runs and the exit code is 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -110,16 +110,18 @@ def main() -> int:
 
     import uvicorn  # imported late: prometheus_client must not be imported before the above
 
+    from .protocol import BoundedHttpToolsProtocol
+
     status = 0
     try:
         uvicorn.run(
-            "comments.app:create_app",
+            factory,
             factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http=BoundedHttpToolsProtocol,  # httptools with header/connection limits
             lifespan="on",
             access_log=False,  # our own JSON access line replaces it
             log_config=logging_config(settings.log_level),

@@ -16,18 +16,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote
 
-import orjson
+import msgspec
 
 from . import metrics
-from .listcache import ListCache
-from .logs import AccessLog
+from .drain import Drain
+from .logs import AccessLog, logging_off_the_loop
 from .openapi import openapi_document
 from .settings import Settings
-from .storage import Storage, StorageUnavailableError, create_storage
+from .storage import KeyReusedError, Storage, StorageUnavailableError, create_storage
 from .validation import (
     MAX_BODY_BYTES,
+    Created,
+    Error,
     InvalidInputError,
+    Ready,
     normalise_content_id,
+    parse_idempotency_key,
     parse_new_comment,
     parse_page,
 )
@@ -57,12 +61,17 @@ class ClientGoneError(Exception):
     """The client disconnected before sending its whole request."""
 
 
+_encode = msgspec.json.encode
+RETRY_AFTER = (b"retry-after", b"1")
+CLOSE = (b"connection", b"close")
+
+
 def json_response(status: int, payload: object, *headers: tuple[bytes, bytes]) -> Response:
-    return Response(status, orjson.dumps(payload), JSON, headers)
+    return Response(status, _encode(payload), JSON, headers)
 
 
-def error(status: int, code: str, message: str) -> Response:
-    return json_response(status, {"status": code, "message": message})
+def error(status: int, code: str, message: str, *headers: tuple[bytes, bytes]) -> Response:
+    return json_response(status, Error(code, message), *headers)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -72,8 +81,21 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds MAX_BODY_BYTES."""
+class BodyTimeoutError(Exception):
+    """The client did not send its whole body in time."""
+
+
+async def _read_body(scope: Scope, receive: Receive, timeout: float) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds MAX_BODY_BYTES and with 408
+    unless it has all arrived within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _receive_body(scope, receive)
+    except TimeoutError:
+        raise BodyTimeoutError from None
+
+
+async def _receive_body(scope: Scope, receive: Receive) -> bytes:
     too_large = InvalidInputError(
         413, "TOO-LARGE", f"request body must be at most {MAX_BODY_BYTES} bytes"
     )
@@ -104,9 +126,9 @@ class CommentsApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage: Storage | None = None
-        self._openapi = orjson.dumps(openapi_document())
-        cache_bytes = settings.list_cache_mb * 1024 * 1024
-        self._list_cache = ListCache(cache_bytes) if cache_bytes else None
+        self._openapi = _encode(openapi_document())
+        self.drain = Drain()
+        self._restore_logging: Callable[[], None] | None = None
         # Access lines are info-level: LOG_LEVEL=warning or ACCESS_LOG=false turns them off.
         self._access_log = (
             AccessLog() if settings.access_log and settings.log_level in ("debug", "info") else None
@@ -156,11 +178,13 @@ class CommentsApp:
             response = json_response(exc.status, exc.body())
         except StorageUnavailableError as exc:
             log.warning("storage unavailable", extra={"error": str(exc), "route": route})
-            response = json_response(
-                503,
-                {"status": "UNAVAILABLE", "message": "storage unavailable, retry later"},
-                (b"retry-after", b"1"),
-            )
+            response = error(503, "UNAVAILABLE", "storage unavailable, retry later", RETRY_AFTER)
+        except KeyReusedError:
+            message = "Idempotency-Key was already used for a different comment"
+            response = error(409, "IDEMPOTENCY-KEY-REUSED", message)
+        except BodyTimeoutError:
+            message = f"request body not received within {self.settings.body_timeout:g} s"
+            response = error(408, "REQUEST-TIMEOUT", message, CLOSE)
         except ClientGoneError:
             self._finish(scope, route, 499, started)
             return
@@ -173,6 +197,8 @@ class CommentsApp:
             (b"content-length", str(len(response.body)).encode()),
             *response.headers,
         ]
+        if self.drain.draining:  # clients reconnect, to other pods once this one is gone
+            headers.append(CLOSE)
         # Bookkeeping first: a client that reads /metrics right after its response must
         # see that response counted. Sending only hands the bytes to the transport.
         self._finish(scope, route, response.status, started)
@@ -215,6 +241,8 @@ class CommentsApp:
     async def startup(self) -> None:
         if self.settings.workers > 1:  # we are a child of the launcher
             _exit_with_parent()
+        self._restore_logging = logging_off_the_loop()
+        self.drain.install(self.settings.drain_delay)
         self.storage = create_storage(self.settings)
         await self.storage.start()
         log.info("worker started", extra={"backend": self.storage.backend})
@@ -224,25 +252,19 @@ class CommentsApp:
         if self.storage is not None:
             await self.storage.close()
         if self._access_log is not None:
-            self._access_log.flush()
+            self._access_log.close()
         metrics.worker_exited(os.getpid())
         log.info("worker stopped")
+        if self._restore_logging is not None:
+            self._restore_logging()
 
     # ------------------------------------------------------------------ handlers
 
     @staticmethod
     def _not_allowed(method: str, allowed: tuple[str, ...]) -> Response:
-        return Response(
-            405,
-            orjson.dumps(
-                {
-                    "status": "METHOD-NOT-ALLOWED",
-                    "message": f"method {method} not allowed; use {', '.join(allowed)}",
-                }
-            ),
-            JSON,
-            ((b"allow", ", ".join(allowed).encode()),),
-        )
+        message = f"method {method} not allowed; use {', '.join(allowed)}"
+        allow = (b"allow", ", ".join(allowed).encode())
+        return error(405, "METHOD-NOT-ALLOWED", message, allow)
 
     async def new_comment(self, scope: Scope, receive: Receive) -> Response:
         content_type = _header(scope, b"content-type")
@@ -251,17 +273,14 @@ class CommentsApp:
             raise InvalidInputError(
                 415, "UNSUPPORTED-MEDIA-TYPE", "Content-Type must be application/json"
             )
-        comment = parse_new_comment(await _read_body(scope, receive))
+        key = parse_idempotency_key(_header(scope, b"idempotency-key"))
+        body = await _read_body(scope, receive, self.settings.body_timeout)
+        comment = parse_new_comment(body)
         assert self.storage is not None
-        await self.storage.add(comment)
+        content_id = await self.storage.add(comment, key)
         metrics.COMMENTS_CREATED.inc()
-        return json_response(
-            200,
-            {
-                "status": "SUCCESS",
-                "message": f"comment created and associated with content_id {comment.content_id}",
-            },
-        )
+        message = f"comment created and associated with content_id {content_id}"
+        return json_response(200, Created("SUCCESS", message))
 
     async def list_comments(self, scope: Scope, content_id: str) -> Response:
         storage = self.storage
@@ -275,38 +294,28 @@ class CommentsApp:
             params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
             if "limit" in params or "after" in params:
                 return await self._list_page(storage, content_id, params)
-        cache = self._list_cache
-        if cache is not None:
-            entry = cache.get(content_id)
-            if entry is not None and await storage.last_id(content_id) == entry[0]:
-                metrics.LIST_CACHE_HITS.inc()
-                return Response(200, entry[1])
-        rows = await storage.list_all(content_id)
-        if not rows:
+        body = await storage.list_json(content_id)
+        if body is None:
             return self._not_found(content_id)
-        body = orjson.dumps([{"email": e, "comment": c} for _, e, c in rows])
-        if cache is not None:
-            cache.put(content_id, rows[-1][0], len(rows), body)
         return Response(200, body)
 
     async def _list_page(
         self, storage: Storage, content_id: str, params: dict[str, list[str]]
     ) -> Response:
-        limit, after = parse_page(params.get("limit", [""])[-1], params.get("after", [""])[-1])
-        rows = await storage.list_page(content_id, after, limit + 1)
-        if not rows and not (after and await storage.exists(content_id)):
+        limit = params["limit"][-1] if "limit" in params else None
+        page_limit, after = parse_page(limit, params.get("after", [""])[-1])
+        page = await storage.page(content_id, after, page_limit)
+        if not page.exists:
             return self._not_found(content_id)
         headers: tuple[tuple[bytes, bytes], ...] = ()
-        if len(rows) > limit:
-            rows = rows[:limit]
-            cursor = str(rows[-1][0])
-            link = f"<{LIST_PREFIX}{quote(content_id, safe='')}?limit={limit}&after={cursor}>"
+        if page.more:
+            cursor = str(page.last_id)
+            link = f"<{LIST_PREFIX}{quote(content_id, safe='')}?limit={page_limit}&after={cursor}>"
             headers = (
                 (b"x-next-cursor", cursor.encode()),
                 (b"link", f'{link}; rel="next"'.encode()),
             )
-        body = orjson.dumps([{"email": e, "comment": c} for _, e, c in rows])
-        return Response(200, body, JSON, headers)
+        return Response(200, page.body, JSON, headers)
 
     @staticmethod
     def _not_found(content_id: str) -> Response:
@@ -316,15 +325,17 @@ class CommentsApp:
         return Response(200, b"OK", TEXT)
 
     async def healthz(self, scope: Scope, receive: Receive) -> Response:
-        return json_response(200, {"status": "OK"})
+        return Response(200, b'{"status":"OK"}')
 
     async def readyz(self, scope: Scope, receive: Receive) -> Response:
         assert self.storage is not None
+        if self.drain.draining:
+            return error(503, "DRAINING", "shutting down; send new requests elsewhere")
         try:
             await asyncio.wait_for(self.storage.ping(), self.settings.db_timeout)
         except (TimeoutError, StorageUnavailableError):
-            return error(503, "UNAVAILABLE", "database unreachable")
-        return json_response(200, {"status": "READY", "backend": self.storage.backend})
+            return error(503, "UNAVAILABLE", "database unreachable", RETRY_AFTER)
+        return json_response(200, Ready("READY", self.storage.backend))
 
     async def metrics(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, metrics.render(), metrics.CONTENT_TYPE.encode())

@@ -1,31 +1,139 @@
-"""The OpenAPI 3.1 description served at /openapi.json, written by hand from the contract."""
+"""The OpenAPI 3.1 document served at /openapi.json, generated from the msgspec types in
+validation.py that also validate every request (one contract; nothing written twice)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from . import __version__
 from .validation import (
     DEFAULT_PAGE_LIMIT,
     MAX_BODY_BYTES,
-    MAX_COMMENT_CHARS,
-    MAX_CONTENT_ID_CHARS,
-    MAX_EMAIL_CHARS,
-    MAX_PAGE_LIMIT,
+    Comment,
+    ContentIdText,
+    Created,
+    Cursor,
+    Error,
+    IdempotencyKey,
+    NewCommentRequest,
+    PageLimit,
+    Ready,
 )
 
+REF = "#/components/schemas/{name}"
+IDEMPOTENCY_WINDOW_DOC = "the window of IDEMPOTENCY_WINDOW seconds (24 h by default)"
 
-def _error(description: str) -> dict[str, Any]:
+
+def _schema(kind: Any) -> dict[str, Any]:
+    return msgspec.json.schema(kind)
+
+
+def _json(ref: str, description: str, **extra: Any) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": REF.format(name=ref)}}}
+    return {"description": description, "content": content, **extra}
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return _json("Error", description, **extra)
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}}
+UNAVAILABLE = _error("Storage unavailable or overloaded; retry later.", headers=RETRY_AFTER)
+
+
+def _new_comment() -> dict[str, Any]:
     return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "summary": "Create a comment",
+        "operationId": "createComment",
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": (
+                    "A retry with the same key within "
+                    f"{IDEMPOTENCY_WINDOW_DOC} returns the first answer and stores nothing."
+                ),
+                "schema": _schema(IdempotencyKey),
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": REF.format(name="NewCommentRequest")}}
+            },
+        },
+        "responses": {
+            "200": _json("Created", "Stored (committed) comment."),
+            "400": _error("Body is not JSON or not a JSON object; bad Idempotency-Key."),
+            "413": _error(f"Body larger than {MAX_BODY_BYTES} bytes."),
+            "415": _error("Content-Type is not application/json."),
+            "409": _error("The Idempotency-Key was used for a different comment."),
+            "422": _error("A field is missing or invalid (see errors)."),
+            "503": UNAVAILABLE,
+        },
     }
 
 
+def _list_comments() -> dict[str, Any]:
+    limit = {**_schema(PageLimit), "default": DEFAULT_PAGE_LIMIT}
+    page_headers = {
+        "X-Next-Cursor": {
+            "description": "Pass as after= for the next page.",
+            "schema": {"type": "string"},
+        },
+        "Link": {"description": 'URL of the next page, rel="next".', "schema": {"type": "string"}},
+    }
+    return {
+        "summary": "List the comments of a content_id, oldest first",
+        "description": (
+            "Without limit/after the whole list is returned. With either, one page is returned;"
+            " X-Next-Cursor and Link (rel=next) are set when more comments follow."
+        ),
+        "operationId": "listComments",
+        "parameters": [
+            {
+                "name": "content_id",
+                "in": "path",
+                "required": True,
+                "schema": _schema(ContentIdText),
+            },
+            {"name": "limit", "in": "query", "required": False, "schema": limit},
+            {"name": "after", "in": "query", "required": False, "schema": _schema(Cursor)},
+        ],
+        "responses": {
+            "200": {
+                "description": "Comments, oldest first.",
+                "headers": page_headers,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": REF.format(name="Comment")}}
+                    }
+                },
+            },
+            "400": _error("Invalid limit or after."),
+            "404": _error("No comment for this content_id."),
+            "503": UNAVAILABLE,
+        },
+    }
+
+
+def _plain(summary: str, schema: dict[str, Any], media: str = "text/plain") -> dict[str, Any]:
+    ok = {"description": summary, "content": {media: {"schema": schema}}}
+    return {"get": {"summary": summary, "responses": {"200": ok}}}
+
+
 def openapi_document() -> dict[str, Any]:
-    plain_ok = {
-        "description": "The process is alive.",
-        "content": {"text/plain": {"schema": {"type": "string", "const": "OK"}}},
+    _, components = msgspec.json.schema_components(
+        [NewCommentRequest, Comment, Created, Error, Ready], ref_template=REF
+    )
+    ready = {
+        "get": {
+            "summary": "Readiness: the database answers and the process is not draining",
+            "responses": {"200": _json("Ready", "Ready."), "503": _error("Not ready.")},
+        }
     }
     return {
         "openapi": "3.1.0",
@@ -38,181 +146,12 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "paths": {
-            "/api/comment/new": {
-                "post": {
-                    "summary": "Create a comment",
-                    "operationId": "createComment",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/NewComment"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "Stored (committed) comment.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Created"}
-                                }
-                            },
-                        },
-                        "400": _error("Body is not JSON or not a JSON object."),
-                        "405": _error("Method not allowed."),
-                        "413": _error(f"Body larger than {MAX_BODY_BYTES} bytes."),
-                        "415": _error("Content-Type is not application/json."),
-                        "422": _error("A field is missing or invalid (see errors)."),
-                        "503": _error("Storage unavailable; retry later."),
-                    },
-                }
-            },
-            "/api/comment/list/{content_id}": {
-                "get": {
-                    "summary": "List the comments of a content_id, oldest first",
-                    "description": (
-                        "Without limit/after the whole list is returned. With either, one "
-                        "page is returned; X-Next-Cursor and Link (rel=next) are set when "
-                        "more comments follow."
-                    ),
-                    "operationId": "listComments",
-                    "parameters": [
-                        {
-                            "name": "content_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "maxLength": MAX_CONTENT_ID_CHARS},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": MAX_PAGE_LIMIT,
-                                "default": DEFAULT_PAGE_LIMIT,
-                            },
-                        },
-                        {
-                            "name": "after",
-                            "in": "query",
-                            "required": False,
-                            "description": "Opaque cursor from X-Next-Cursor.",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Comments, oldest first.",
-                            "headers": {
-                                "X-Next-Cursor": {
-                                    "description": "Pass as after= to get the next page.",
-                                    "schema": {"type": "string"},
-                                },
-                                "Link": {
-                                    "description": 'URL of the next page, rel="next".',
-                                    "schema": {"type": "string"},
-                                },
-                            },
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Comment"},
-                                    }
-                                }
-                            },
-                        },
-                        "400": _error("Invalid limit or after."),
-                        "404": _error("No comment for this content_id."),
-                        "503": _error("Storage unavailable; retry later."),
-                    },
-                }
-            },
-            "/healthcheck": {
-                "get": {"summary": "Liveness (original)", "responses": {"200": plain_ok}}
-            },
-            "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": {"description": "Alive."}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: the database answers",
-                    "responses": {
-                        "200": {"description": "Ready."},
-                        "503": _error("Database unreachable."),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics (text format)",
-                    "responses": {"200": {"description": "Metrics."}},
-                }
-            },
+            "/api/comment/new": {"post": _new_comment()},
+            "/api/comment/list/{content_id}": {"get": _list_comments()},
+            "/healthcheck": _plain("Liveness (original)", {"type": "string", "const": "OK"}),
+            "/healthz": _plain("Liveness", {"type": "object"}, "application/json"),
+            "/readyz": ready,
+            "/metrics": _plain("Prometheus metrics (text format)", {"type": "string"}),
         },
-        "components": {
-            "schemas": {
-                "NewComment": {
-                    "type": "object",
-                    "required": ["email", "comment", "content_id"],
-                    "properties": {
-                        "email": {
-                            "type": "string",
-                            "format": "email",
-                            "maxLength": MAX_EMAIL_CHARS,
-                        },
-                        "comment": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_COMMENT_CHARS,
-                        },
-                        "content_id": {
-                            "oneOf": [
-                                {"type": "integer"},
-                                {
-                                    "type": "string",
-                                    "minLength": 1,
-                                    "maxLength": MAX_CONTENT_ID_CHARS,
-                                    "pattern": "^[^/]+$",
-                                },
-                            ]
-                        },
-                    },
-                },
-                "Comment": {
-                    "type": "object",
-                    "required": ["email", "comment"],
-                    "properties": {"email": {"type": "string"}, "comment": {"type": "string"}},
-                },
-                "Created": {
-                    "type": "object",
-                    "required": ["status", "message"],
-                    "properties": {
-                        "status": {"type": "string", "const": "SUCCESS"},
-                        "message": {"type": "string"},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["status", "message"],
-                    "properties": {
-                        "status": {"type": "string"},
-                        "message": {"type": "string"},
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "message": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                },
-            }
-        },
+        "components": {"schemas": components},
     }

@@ -63,9 +63,15 @@ class Settings:
     db_timeout: float = 5.0
     db_startup_timeout: float = 30.0
     shutdown_timeout: int = 25
+    drain_delay: float = 5.0
     keepalive_timeout: int = 5
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_header_bytes: int = 16384
+    max_connections: int = 1000
+    write_queue_max: int = 1000
+    idempotency_window: int = 86400
     sqlite_synchronous: str = "NORMAL"
-    list_cache_mb: int = 64
     metrics_dir: str = ""
 
     @property
@@ -90,8 +96,15 @@ class Settings:
             "db_pool_size": self.db_pool_size,
             "db_timeout": self.db_timeout,
             "shutdown_timeout": self.shutdown_timeout,
+            "drain_delay": self.drain_delay,
+            "keepalive_timeout": self.keepalive_timeout,
+            "header_timeout": self.header_timeout,
+            "body_timeout": self.body_timeout,
+            "max_header_bytes": self.max_header_bytes,
+            "max_connections": self.max_connections,
+            "write_queue_max": self.write_queue_max,
+            "idempotency_window": self.idempotency_window,
             "sqlite_synchronous": self.sqlite_synchronous,
-            "list_cache_mb": self.list_cache_mb,
         }
 
     @classmethod
@@ -124,11 +137,17 @@ class Settings:
             "db_timeout": get("DB_TIMEOUT", _float_in(0.1, 300), 5.0),
             "db_startup_timeout": get("DB_STARTUP_TIMEOUT", _float_in(0, 3600), 30.0),
             "shutdown_timeout": get("SHUTDOWN_TIMEOUT", _int_in(1, 3600), 25),
+            "drain_delay": get("DRAIN_DELAY", _float_in(0, 600), 5.0),
             "keepalive_timeout": get("KEEPALIVE_TIMEOUT", _int_in(1, 3600), 5),
+            "header_timeout": get("HEADER_TIMEOUT", _float_in(0.1, 600), 10.0),
+            "body_timeout": get("BODY_TIMEOUT", _float_in(0.1, 600), 10.0),
+            "max_header_bytes": get("MAX_HEADER_BYTES", _int_in(1024, 1048576), 16384),
+            "max_connections": get("MAX_CONNECTIONS", _int_in(1, 100000), 1000),
+            "write_queue_max": get("WRITE_QUEUE_MAX", _int_in(1, 1000000), 1000),
+            "idempotency_window": get("IDEMPOTENCY_WINDOW", _int_in(1, 30 * 86400), 86400),
             "sqlite_synchronous": get(
                 "SQLITE_SYNCHRONOUS", _choice(SQLITE_SYNC_MODES, str.upper), "NORMAL"
             ),
-            "list_cache_mb": get("LIST_CACHE_MB", _int_in(0, 4096), 64),
             "metrics_dir": get("PROMETHEUS_MULTIPROC_DIR", str, ""),
         }
         if errors:

@@ -339,6 +339,7 @@ class Backend:
                 "WORKERS": "2",
                 "LOG_LEVEL": "info",
                 "SHUTDOWN_TIMEOUT": "20",
+                "DRAIN_DELAY": "0",  # tests of the drain set their own
                 "DB_STARTUP_TIMEOUT": "20",
                 "TMPDIR": str(self.tmp),  # metrics dirs of killed servers stay in the test dir
             }

@@ -6,13 +6,13 @@ from typing import Any
 
 import orjson
 import pytest
-from comments.validation import (
-    MAX_BODY_BYTES,
-    MAX_COMMENT_CHARS,
-    MAX_CONTENT_ID_CHARS,
-    MAX_EMAIL_CHARS,
-)
 from comments_testlib import Reply, Server, request, unique_id
+
+# The documented limits (README "Limits"), pinned by value: changing one is a contract change.
+MAX_BODY_BYTES = 65536
+MAX_COMMENT_CHARS = 5000
+MAX_EMAIL_CHARS = 254
+MAX_CONTENT_ID_CHARS = 128
 
 GOOD = {"email": "good@example.com", "comment": "fine", "content_id": "placeholder"}
 
@@ -254,3 +254,16 @@ def test_unknown_route_is_404_json(shared_server: Server, path: str) -> None:
 )
 def test_listing_an_impossible_content_id_is_404(shared_server: Server, content_id: str) -> None:
     assert_error(shared_server.get(f"/api/comment/list/{content_id}"), 404, "NOT-FOUND")
+
+
+def test_the_openapi_document_states_the_documented_limits(shared_server: Server) -> None:
+    doc = shared_server.get("/openapi.json").json()
+    fields = doc["components"]["schemas"]["NewCommentRequest"]["properties"]
+    assert fields["comment"]["maxLength"] == MAX_COMMENT_CHARS
+    assert fields["email"]["maxLength"] == MAX_EMAIL_CHARS
+    as_text = next(s for s in fields["content_id"]["anyOf"] if s["type"] == "string")
+    assert as_text["maxLength"] == MAX_CONTENT_ID_CHARS
+    assert f"{MAX_BODY_BYTES} bytes" in str(doc["paths"]["/api/comment/new"]["post"]["responses"])
+    listing = doc["paths"]["/api/comment/list/{content_id}"]["get"]["parameters"]
+    limit = next(p for p in listing if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 1000, 100)

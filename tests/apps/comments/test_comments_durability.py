@@ -211,6 +211,69 @@ def test_graceful_shutdown_under_load_loses_nothing(
     assert_thread_order(stored, acked)
 
 
+DRAIN_DELAY_SECONDS = 3
+
+
+def test_sigterm_drains_under_load_without_a_failed_request(
+    backend: Backend, started: list[Server]
+) -> None:
+    """SIGTERM: readiness goes false at once while requests are still served for DRAIN_DELAY;
+    clients that stop sending within it (the load balancer dropped the endpoint) see every
+    request they sent answered 200, and every acknowledged write is stored."""
+    store = backend.store_env()
+    server = backend.server(store=store, WORKERS=2, DRAIN_DELAY=DRAIN_DELAY_SECONDS).start()
+    started.append(server)
+    cid = unique_id("drain")
+    stop = threading.Event()
+    acked: list[str] = []
+    failures: list[str] = []
+
+    def load(t: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        n = 0
+        while not stop.is_set():
+            body = {"email": "d@example.com", "comment": f"t{t}-{n}", "content_id": cid}
+            try:
+                reply = request(server.port, "POST", "/api/comment/new", json=body, conn=conn)
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+                conn.close()
+                continue
+            if reply.status == 200:
+                acked.append(body["comment"])
+            else:
+                failures.append(str(reply.status))
+            n += 1
+        conn.close()
+
+    threads = [threading.Thread(target=load, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 300:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.proc is not None
+    server.proc.terminate()
+    deadline = time.monotonic() + 5
+    while server.get("/readyz").status != 503:  # a new connection is still accepted
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.get("/readyz").json()["status"] == "DRAINING"
+    before = len(acked)
+    time.sleep(DRAIN_DELAY_SECONDS / 2)
+    assert len(acked) > before  # still serving while draining
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert server.proc.wait(60) == 0
+    assert failures == []
+
+    restarted = backend.server(store=store, WORKERS=1).start()
+    started.append(restarted)
+    assert sorted(all_comments(restarted, cid)) == sorted(acked)
+
+
 def test_readiness_follows_the_database(tmp_path_factory, started: list[Server]) -> None:
     from conftest import start_postgres
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from comments.storage import _PG_LIST, _SQLITE_LIST
+from comments.postgres_store import PG_LIST_MANY, PG_PAGE
+from comments.sqlite_store import SQLITE_LIST, SQLITE_PAGE
 from comments_testlib import (
     APP_DIR,
     PG_PASSWORD,
@@ -52,7 +53,7 @@ def test_openapi_document_describes_the_api(shared_server: Server) -> None:
     assert {"/api/comment/new", "/api/comment/list/{content_id}", "/healthcheck"} <= set(
         doc["paths"]
     )
-    assert doc["components"]["schemas"]["NewComment"]["required"] == [
+    assert doc["components"]["schemas"]["NewCommentRequest"]["required"] == [
         "email",
         "comment",
         "content_id",
@@ -196,7 +197,7 @@ def test_servers_starting_together_migrate_once(backend: Backend, started: list[
         started.append(server)
     for server in servers:
         server.wait_ready()
-    assert applied_versions(backend, store) == [1]
+    assert applied_versions(backend, store) == [1, 2]
     cid = unique_id()
     for i, server in enumerate(servers):
         body = {"email": "m@example.com", "comment": str(i), "content_id": cid}
@@ -207,7 +208,7 @@ def test_servers_starting_together_migrate_once(backend: Backend, started: list[
     # a restart finds the schema current and applies nothing
     again = backend.server(store=store, WORKERS=1).start()
     started.append(again)
-    assert applied_versions(backend, store) == [1]
+    assert applied_versions(backend, store) == [1, 2]
     assert '"applied_migrations":[]' in again.logs()
 
 
@@ -225,10 +226,16 @@ def test_listing_uses_the_content_id_index(backend: Backend, started: list[Serve
             database,
         )
         backend.pg.sql("ANALYZE comments", database)
-        plan = backend.pg.sql("EXPLAIN " + _PG_LIST.replace("$1", "'42'"), database)
-        text = "\n".join(r[0] for r in plan)
-        assert "comments_content_id_id" in text, text
-        assert "Seq Scan" not in text, text
+        for sql, args in [
+            (PG_LIST_MANY, {"$1": "ARRAY['42', '7']"}),
+            (PG_PAGE, {"$1": "'42'", "$2": "0", "$3": "10"}),
+        ]:
+            for name, value in args.items():
+                sql = sql.replace(name, value)
+            plan = backend.pg.sql("EXPLAIN " + sql, database)
+            text = "\n".join(r[0] for r in plan)
+            assert "comments_content_id_id" in text, text
+            assert "Seq Scan on comments" not in text, text
     else:
         with sqlite3.connect(Path(store["DATA_DIR"]) / "comments.sqlite3") as conn:
             conn.executemany(
@@ -236,10 +243,12 @@ def test_listing_uses_the_content_id_index(backend: Backend, started: list[Serve
                 [(str(i % 2000),) for i in range(50000)],
             )
             conn.execute("ANALYZE")
-            plan = conn.execute("EXPLAIN QUERY PLAN " + _SQLITE_LIST, ("42",)).fetchall()
-        text = " ".join(str(r[-1]) for r in plan)
-        assert "SEARCH comments USING INDEX comments_content_id_id" in text, text
-        assert "TEMP B-TREE" not in text, text  # ordered by the index, no sort step
+            for sql, args in [(SQLITE_LIST, ("42",)), (SQLITE_PAGE, ("42", 0, 10))]:
+                plan = conn.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
+                text = " ".join(str(r[-1]) for r in plan)
+                assert "USING INDEX comments_content_id_id" in text, text
+                assert "SCAN comments" not in text, text
+                assert "TEMP B-TREE" not in text, text  # ordered by the index, no sort step
 
 
 def test_http_connection_survives_bad_requests(shared_server: Server) -> None:

@@ -6,8 +6,11 @@ import re
 from urllib.parse import quote
 
 import pytest
-from comments.validation import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from comments_testlib import Server, unique_id
+
+# The documented page sizes (README "Limits"), pinned by value.
+DEFAULT_PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 1000
 
 
 def seed(server: Server, count: int, prefix: str = "p") -> tuple[str, list[dict[str, str]]]:
@@ -60,10 +63,10 @@ def test_bare_call_is_the_whole_plain_array(shared_server: Server) -> None:
 
 
 def test_after_alone_uses_the_default_limit(shared_server: Server) -> None:
-    cid, items = seed(shared_server, 2)
+    cid, items = seed(shared_server, DEFAULT_PAGE_LIMIT + 1)
     reply = shared_server.get(f"/api/comment/list/{cid}?after=")
-    assert reply.json() == items
-    assert DEFAULT_PAGE_LIMIT >= 2
+    assert reply.json() == items[:DEFAULT_PAGE_LIMIT]
+    assert "x-next-cursor" in reply.headers
 
 
 def test_past_the_end_is_an_empty_page_but_unknown_id_is_404(shared_server: Server) -> None:

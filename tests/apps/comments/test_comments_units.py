@@ -5,14 +5,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import orjson
 import pytest
 from comments.settings import Settings, SettingsError, redact_url
-from comments.storage import WriteBatcher
-from comments.validation import NewComment, normalise_content_id
+from comments.storage import (
+    Batcher,
+    NotStoredError,
+    OverloadedError,
+    RolledBackError,
+    Storage,
+    StorageUnavailableError,
+)
+from comments.validation import NewComment, normalise_content_id, parse_new_comment
 
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def writes_into(written: list[str], fail_on: str = ""):
+    """A batch writer for Batcher: records comments, fails a batch holding `fail_on`."""
+
+    async def write(batch: list[NewComment]) -> list[None]:
+        for _ in range(len(batch) % 3):
+            await asyncio.sleep(0)
+        if fail_on and any(c.comment == fail_on for c in batch):
+            raise RolledBackError("constraint violated")
+        written.extend(c.comment for c in batch)
+        return [None] * len(batch)
+
+    return write
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
@@ -20,19 +42,14 @@ def test_batcher_acknowledges_every_comment_exactly_once(concurrency: int) -> No
     """Writers arriving just as a flush finishes must still be written (no lost wake-up)."""
     written: list[str] = []
 
-    async def write(batch: Sequence[NewComment]) -> None:
-        for _ in range(len(batch) % 3):
-            await asyncio.sleep(0)
-        written.extend(c.comment for c in batch)
-
-    async def client(batcher: WriteBatcher, n: int) -> None:
+    async def client(batcher: Batcher, n: int) -> None:
         for i in range(50):
             for _ in range((n + i) % 4):
                 await asyncio.sleep(0)
-            await batcher.add(NewComment("c", "a@b.co", f"{n}-{i}"))
+            await batcher.submit(NewComment("c", "a@b.co", f"{n}-{i}"))
 
     async def main() -> None:
-        batcher = WriteBatcher(write, concurrency=concurrency)
+        batcher = Batcher(writes_into(written), concurrency, max_batch=500)
         await asyncio.gather(*(client(batcher, n) for n in range(40)))
         await batcher.drain()
 
@@ -42,26 +59,90 @@ def test_batcher_acknowledges_every_comment_exactly_once(concurrency: int) -> No
 
 def test_batcher_groups_concurrent_writes_and_propagates_errors() -> None:
     batches: list[int] = []
+    written: list[str] = []
+    inner = writes_into(written, fail_on="boom")
 
-    async def write(batch: Sequence[NewComment]) -> None:
+    async def write(batch: list[NewComment]) -> list[None]:
         batches.append(len(batch))
         await asyncio.sleep(0.01)
-        if any(c.comment == "boom" for c in batch):
-            raise RuntimeError("disk on fire")
+        return await inner(batch)
 
     async def main() -> list[object]:
-        batcher = WriteBatcher(write, concurrency=1)
-        first = [batcher.add(NewComment("c", "a@b.co", str(i))) for i in range(10)]
+        batcher = Batcher(write, 1, max_batch=500)
+        first = [batcher.submit(NewComment("c", "a@b.co", str(i))) for i in range(10)]
         results = await asyncio.gather(*first, return_exceptions=True)
         failing = await asyncio.gather(
-            batcher.add(NewComment("c", "a@b.co", "boom")), return_exceptions=True
+            batcher.submit(NewComment("c", "a@b.co", "boom")), return_exceptions=True
         )
         return results + failing
 
     results = run(main())
     assert results[:10] == [None] * 10
-    assert isinstance(results[10], RuntimeError)
+    assert isinstance(results[10], RolledBackError)
     assert batches[0] == 10  # all ten queued before the first flush ran: one transaction
+
+
+def test_a_full_write_queue_refuses_at_once() -> None:
+    async def main() -> list[object]:
+        gate = asyncio.Event()
+
+        async def slow(batch: list[NewComment]) -> list[None]:
+            await gate.wait()
+            return [None] * len(batch)
+
+        batcher = Batcher(slow, 1, max_batch=2, max_pending=3)
+        # the first run takes 2, then 3 wait in the queue; the 6th is refused
+        tasks = [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
+        await asyncio.sleep(0)
+        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
+        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
+        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError):
+            await batcher.submit(NewComment("c", "a@b.co", "refused"))
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+    assert run(main()) == [None] * 4
+
+
+class FlakyStorage(Storage):
+    """A Storage whose batches fail when they hold a comment 'bad'."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        super().__init__(Settings(), write_concurrency=1, read_concurrency=1)
+        self.error = error
+        self.written: list[str] = []
+
+    async def _write_batch(self, comments: Sequence[NewComment]) -> None:
+        await asyncio.sleep(0.01)
+        if any(c.comment == "bad" for c in comments):
+            raise self.error("no")
+        self.written.extend(c.comment for c in comments)
+
+
+def _add_together(storage: Storage, texts: list[str]) -> list[object]:
+    async def main() -> list[object]:
+        adds = [storage.add(NewComment("c", "a@b.co", text)) for text in texts]
+        return await asyncio.gather(*adds, return_exceptions=True)
+
+    return run(main())
+
+
+def test_a_rolled_back_batch_does_not_fail_the_comments_that_succeed_alone() -> None:
+    storage = FlakyStorage(RolledBackError)
+    results = _add_together(storage, ["a", "b", "bad", "c"])
+    assert results[:2] + results[3:] == ["c", "c", "c"]  # each answered with its content_id
+    assert isinstance(results[2], RolledBackError)
+    assert sorted(storage.written) == ["a", "b", "c"]
+
+
+def test_a_batch_of_unknown_outcome_is_not_retried() -> None:
+    """The commit may have happened: writing the comments again could store them twice."""
+    storage = FlakyStorage(StorageUnavailableError)
+    results = _add_together(storage, ["a", "b", "bad"])
+    assert all(isinstance(r, StorageUnavailableError) for r in results)
+    assert storage.written == []
 
 
 def test_settings_defaults_and_parsing() -> None:
@@ -101,26 +182,9 @@ def test_redact_url() -> None:
     ("value", "expected"), [(42, "42"), ("42", "42"), (-7, "-7"), ("a b", "a b"), ("ü", "ü")]
 )
 def test_content_id_normalisation(value: object, expected: str) -> None:
-    assert normalise_content_id(value) == expected
-
-
-def test_list_cache_keeps_long_lists_within_its_byte_budget() -> None:
-    from comments.listcache import ListCache
-
-    cache = ListCache(max_bytes=100, min_items=3)
-    cache.put("short", 1, 2, b"x" * 10)  # too few comments: not worth caching
-    assert cache.get("short") is None
-    cache.put("a", 5, 3, b"a" * 40)
-    cache.put("b", 6, 3, b"b" * 40)
-    assert cache.get("a") == (5, b"a" * 40)  # a is now the most recently used
-    cache.put("c", 7, 3, b"c" * 40)  # over budget: evicts b, the least recently used
-    assert cache.get("b") is None
-    assert (len(cache), cache.size_bytes) == (2, 80)
-    cache.put("a", 9, 4, b"A" * 50)  # replaced, not added twice
-    assert cache.get("a") == (9, b"A" * 50)
-    assert cache.size_bytes == 90
-    cache.put("huge", 1, 3, b"h" * 101)  # larger than the whole budget: ignored
-    assert cache.get("huge") is None
+    body = orjson.dumps({"email": "a@b.co", "comment": "x", "content_id": value})
+    assert parse_new_comment(body).content_id == expected
+    assert normalise_content_id(expected) == expected  # and it is listed back by that id
 
 
 def test_missing_postgres_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +197,78 @@ def test_missing_postgres_skips_locally_but_fails_in_ci(monkeypatch: pytest.Monk
     monkeypatch.setenv("COMMENTS_REQUIRE_POSTGRES", "1")
     with pytest.raises(pytest.fail.Exception, match="COMMENTS_REQUIRE_POSTGRES=1"):
         comments_testlib.postgres_bindir_or_skip()
+
+
+class FakeConnection:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.terminated = False
+
+    async def fetch(self, *args: object) -> list[tuple[str]]:
+        if self.error is not None:
+            raise self.error
+        return [("[]",)]
+
+    async def execute(self, *args: object) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+class FakePool:
+    """Hands out the given connections in order; release may fail like asyncpg's reset."""
+
+    def __init__(self, *connections: FakeConnection, release_error: bool = False) -> None:
+        self.connections = list(connections)
+        self.released: list[FakeConnection] = []
+        self.release_error = release_error
+        self.expired = False
+
+    async def acquire(self, timeout: float) -> FakeConnection:
+        return self.connections.pop(0)
+
+    async def release(self, conn: FakeConnection, timeout: float) -> None:
+        self.released.append(conn)
+        if self.release_error:
+            raise RuntimeError("cannot reset the connection")
+
+    def expire_connections(self) -> None:
+        self.expired = True
+
+
+def pg_storage(pool: FakePool):
+    from comments.postgres_store import PostgresStorage
+
+    storage = PostgresStorage(Settings(database_url="postgresql://u@h/db"))
+    storage._pool = pool
+    return storage
+
+
+def test_a_dead_connection_is_replaced_alone_and_the_read_retried() -> None:
+    import asyncpg
+
+    dead = FakeConnection(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    pool = FakePool(dead, FakeConnection())
+    assert run(pg_storage(pool)._read_lists(["a"])) == [b"[]"]
+    assert pool.released[0] is dead and len(pool.released) == 2  # both given back
+    assert not pool.expired  # the rest of the pool is kept
+
+
+def test_write_errors_are_classified_by_what_the_server_reports() -> None:
+    import asyncpg
+
+    rolled_back = FakePool(FakeConnection(asyncpg.exceptions.UniqueViolationError("dup")))
+    with pytest.raises(RolledBackError):
+        run(pg_storage(rolled_back)._write_batch([NewComment("c", "a@b.co", "x")]))
+    cut = FakePool(FakeConnection(asyncpg.exceptions.AdminShutdownError("shutdown")))
+    with pytest.raises(StorageUnavailableError) as unknown:
+        run(pg_storage(cut)._write_batch([NewComment("c", "a@b.co", "x")]))
+    assert not isinstance(unknown.value, NotStoredError)  # may be committed: not retried
+
+
+def test_a_write_that_committed_stands_when_releasing_its_connection_fails() -> None:
+    pool = FakePool(FakeConnection(), release_error=True)
+    run(pg_storage(pool)._write_batch([NewComment("c", "a@b.co", "x")]))
+    assert pool.connections == [] and pool.released[0].terminated

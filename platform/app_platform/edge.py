@@ -308,7 +308,10 @@ class Edge(pulumi.ComponentResource):
     """Owns the AWS Load Balancer Controller (Helm release, IRSA role with its documented IAM
     policy), Envoy Gateway (Helm release, which installs the Gateway API and Envoy Gateway
     CRDs), the proxies' settings (EnvoyProxy), a GatewayClass, the one shared Gateway, and the
-    internet-facing NLB in front of the Gateway's proxies.
+    internet-facing NLB in front of the Gateway's proxies. With TLS (a given certificate, or a
+    hosted zone), the NLB's TLS listener on 443, the port-80 redirect route and HSTS; with a
+    hosted zone also the ACM certificate for *.<domain>, its validation records and validation,
+    and the *.<domain> alias record of the NLB.
 
     Gives `gateway_name` and `gateway_namespace` (for HTTPRoute parentRefs),
     `route_namespace_labels` (a namespace must carry them for its routes to be accepted),

@@ -359,3 +359,20 @@ def test_argo_cd_apps_get_the_domain_and_nothing_else_to_change(with_zone):
     patch = app_set["template"]["spec"]["source"]["kustomize"]["patches"][0]
     assert '"domain": "dev.example.com"' in patch["patch"]
     assert patch["target"]["name"] == gitops.PLATFORM_CONFIG_MAP
+
+
+def test_an_app_stack_on_a_zone_platform_needs_nothing_more(with_zone):
+    """The podinfo app stack, on the outputs of a platform stack with a hosted zone: its URL
+    says https and its route lands on the https listener only, with no setting of its own."""
+    platform = "organization/app-platform/dev"
+    offline.STACK_REFERENCE_OUTPUTS[platform] = {k: o.value for k, o in with_zone.outputs.items()}
+    try:
+        app_stack = offline.run(ROOT, "podinfo")
+    finally:
+        offline.STACK_REFERENCE_OUTPUTS.pop(platform, None)
+    assert app_stack.outputs["appUrls"].value == {"podinfo": "https://podinfo.dev.example.com"}
+    (route,) = app_stack.of_type(HTTP_ROUTE)
+    (namespace,) = app_stack.of_type(NAMESPACE)
+    labels = {namespace.inputs["metadata"]["name"]: namespace.inputs["metadata"]["labels"]}
+    gateway = custom_resource(with_zone.one(GATEWAY))
+    assert attached_listeners(custom_resource(route), gateway, labels) == {"https"}

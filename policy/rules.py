@@ -27,6 +27,18 @@ from typing import Any
 Config = Mapping[str, Any]
 Rule = Callable[[str, Mapping[str, Any], Config], list[str]]
 
+
+@dataclass(frozen=True)
+class StackResource:
+    """One resource of the stack, as a stack rule sees it."""
+
+    resource_type: str
+    props: Mapping[str, Any]
+
+
+# A stack rule judges resources together: `(resources, config)` -> one message per violation.
+StackRule = Callable[[Sequence[StackResource], Config], list[str]]
+
 MIN_SPOT_INSTANCE_TYPES = 3
 DEFAULT_EDGE_NAMESPACE = "envoy-gateway-system"
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -169,6 +181,137 @@ def load_balancers_only_at_edge(
             for path in _load_balancer_values(props.get("values"))
         ]
     return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain HTTP only redirects once TLS is on
+# ---------------------------------------------------------------------------------------------
+
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+NLB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
+# The label Envoy Gateway puts on a Gateway's proxies, naming the Gateway.
+OWNING_GATEWAY_LABEL = "gateway.envoyproxy.io/owning-gateway-name"
+
+
+def _public_tls_services(resources: Sequence[StackResource]) -> Iterator[StackResource]:
+    for resource in resources:
+        if resource.resource_type != SERVICE or _get(resource.props, "spec", "type") != (
+            "LoadBalancer"
+        ):
+            continue
+        annotations = _get(resource.props, "metadata", "annotations") or {}
+        public = annotations.get(f"{NLB_ANNOTATION}scheme") == "internet-facing"
+        if public and f"{NLB_ANNOTATION}ssl-cert" in annotations:
+            yield resource
+
+
+def _number(value: Any) -> Any:
+    """A port as a whole number: the engine hands every number over as a float."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _plain_ports(service: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The Service ports the NLB serves without TLS (with a certificate and no `ssl-ports`,
+    the controller makes every port TLS)."""
+    annotations = _get(service, "metadata", "annotations") or {}
+    listed = annotations.get(f"{NLB_ANNOTATION}ssl-ports")
+    if listed is None:
+        return []
+    tls = {part.strip() for part in str(listed).split(",")}
+    return [
+        port
+        for port in _items(_get(service, "spec", "ports"))
+        if str(_number(_get(port, "port"))) not in tls and str(_get(port, "name")) not in tls
+    ]
+
+
+def _routes_on(
+    resources: Sequence[StackResource], gateway: Mapping[str, Any], listener: Mapping[str, Any]
+) -> Iterator[Mapping[str, Any]]:
+    """HTTPRoutes of the stack attached to this listener: those asking for it, of a namespace
+    it takes (any, unless it takes its own namespace's only)."""
+    name, namespace = _name(gateway), _get(gateway, "metadata", "namespace")
+    same_only = (_get(listener, "allowedRoutes", "namespaces", "from") or "Same") == "Same"
+    for resource in resources:
+        if resource.resource_type != HTTP_ROUTE:
+            continue
+        route_namespace = _get(resource.props, "metadata", "namespace")
+        if same_only and route_namespace != namespace:
+            continue
+        for ref in _items(_get(resource.props, "spec", "parentRefs")):
+            if _get(ref, "name") != name or (_get(ref, "namespace") or route_namespace) != (
+                namespace
+            ):
+                continue
+            if _get(ref, "sectionName") not in (None, _get(listener, "name")):
+                continue
+            if _number(_get(ref, "port")) not in (None, _number(_get(listener, "port"))):
+                continue
+            yield resource.props
+            break
+
+
+def _only_redirects_to_https(route: Mapping[str, Any]) -> bool:
+    rules = _items(_get(route, "spec", "rules"))
+    return bool(rules) and all(
+        not _items(_get(rule, "backendRefs"))
+        and [_get(f, "type") for f in _items(_get(rule, "filters"))] == ["RequestRedirect"]
+        and _get(rule, "filters", 0, "requestRedirect", "scheme") == "https"
+        for rule in rules
+    )
+
+
+def _plain_listener_problems(
+    resources: Sequence[StackResource], gateway: Mapping[str, Any], listener: Mapping[str, Any]
+) -> Iterator[str]:
+    what = f"Gateway {_name(gateway)} listener {_get(listener, 'name')} (plain port "
+    what += f"{_number(_get(listener, 'port'))})"
+    origin = _get(listener, "allowedRoutes", "namespaces", "from") or "Same"
+    if origin != "Same":
+        yield (
+            f"{what} takes routes from other namespaces (from: {origin}): any of them, in any "
+            "stack, could serve plain HTTP; take routes of its own namespace only (from: Same)"
+        )
+    for route in _routes_on(resources, gateway, listener):
+        if not _only_redirects_to_https(route):
+            yield (
+                f"route {_get(route, 'metadata', 'namespace')}/{_name(route)} on {what} does "
+                "more than redirect to https: attach it to the TLS listener (sectionName)"
+            )
+
+
+def plain_http_only_redirects(resources: Sequence[StackResource], config: Config) -> list[str]:
+    """When a public load balancer serves TLS, its plain ports only redirect to https: each
+    reaches a Gateway listener that takes routes of its own namespace only, and every route
+    there answers with a redirect to https and nothing else."""
+    gateways = [r.props for r in resources if r.resource_type == GATEWAY]
+    problems: list[str] = []
+    for service in _public_tls_services(resources):
+        namespace = _get(service.props, "metadata", "namespace") or "default"
+        owner = _get(service.props, "spec", "selector", OWNING_GATEWAY_LABEL)
+        behind = [
+            g
+            for g in gateways
+            if _get(g, "metadata", "namespace") == namespace and owner in (None, _name(g))
+        ]
+        for port in _plain_ports(service.props):
+            number = _number(_get(port, "port"))
+            listeners = [
+                (g, listener)
+                for g in behind
+                for listener in _items(_get(g, "spec", "listeners"))
+                if _number(_get(listener, "port")) == number
+            ]
+            if not listeners:
+                problems.append(
+                    f"Service {namespace}/{_name(service.props)} serves TLS but its port "
+                    f"{number} is plain and reaches no Gateway listener of this stack that "
+                    "could redirect it; list it in ssl-ports or drop it"
+                )
+            for gateway, listener in listeners:
+                problems += _plain_listener_problems(resources, gateway, listener)
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,7 +553,7 @@ def rds_encrypted_and_private(
 @dataclass(frozen=True)
 class PolicySpec:
     name: str
-    rule: Rule
+    rule: Rule | StackRule
     # JSON schema properties of the policy's config, with defaults.
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -421,11 +564,19 @@ class PolicySpec:
     def defaults(self) -> dict[str, Any]:
         return {key: spec["default"] for key, spec in self.config.items() if "default" in spec}
 
+    # A stack rule (StackRule) sees every resource at once; the others, one at a time.
+    stack: bool = False
+
     def check(
         self, resource_type: str, props: Mapping[str, Any], config: Config | None = None
     ) -> list[str]:
         """The rule with the policy's defaults under the given config, as the pack runs it."""
-        return self.rule(resource_type, props, {**self.defaults(), **(config or {})})
+        return self.rule(resource_type, props, {**self.defaults(), **(config or {})})  # type: ignore[call-arg]
+
+    def check_stack(
+        self, resources: Sequence[StackResource], config: Config | None = None
+    ) -> list[str]:
+        return self.rule(resources, {**self.defaults(), **(config or {})})  # type: ignore[call-arg]
 
 
 POLICIES: list[PolicySpec] = [
@@ -448,4 +599,5 @@ POLICIES: list[PolicySpec] = [
         {"allowPublicEndpointFromAnywhere": {"type": "boolean", "default": False}},
     ),
     PolicySpec("rds-encrypted-and-private", rds_encrypted_and_private),
+    PolicySpec("plain-http-only-redirects", plain_http_only_redirects, stack=True),
 ]

@@ -12,6 +12,9 @@ d) Every custom resource is created after, and deleted before, the release shipp
 e) Every claim a release's StatefulSets mount is a claim of the stack, deleted after the release
    and before the VolumeCleanup that deletes its volume, itself deleted before the driver; the
    StatefulSets retain the claims rather than own them (volumes.py).
+f) A load balancer serving TLS is deleted before its certificate, the certificate's validation
+   and validation records (ACM refuses to delete a certificate a listener uses); the DNS records
+   naming the load balancer are deleted before it, so no name points at a deleted one.
 
 "Deleted before" means: in every order Pulumi may pick (tests/lifecycle.py). Each essential edge
 is also taken away, through the component that makes it, to show that the check notices.
@@ -37,6 +40,12 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 CLEANUP = "pulumi-python:dynamic/volumes:VolumeCleanup"
 EBS_CSI = cluster.EBS_CSI_ADDON
+CERTIFICATE = "aws:acm/certificate:Certificate"
+VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+RECORD = "aws:route53/record:Record"
+TLS_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+# A stack that makes its own certificate and DNS records.
+WITH_ZONE = {"hostedZone": "example.com", "domain": "dev.example.com"}
 EGRESS = (
     "aws:ec2/natGateway:NatGateway",
     "aws:ec2/internetGateway:InternetGateway",
@@ -53,6 +62,7 @@ def invariant_violations(recording: offline.Recording) -> list[str]:
         *controllers_outlive_what_they_delete(recording, graph),
         *custom_resources_go_before_their_crds(recording, graph),
         *claims_are_the_stacks(recording, graph),
+        *certificates_outlive_their_load_balancer(recording, graph),
     ]
 
 
@@ -199,6 +209,38 @@ def claim_violations(recording, graph, rule, release, namespace, claim, driver):
     messages += graph.not_deleted_before(f"{rule}: release before claim", [release], [pvc])
     messages += graph.not_deleted_before(f"{rule}: claim before cleanup", [pvc], cleanups)
     messages += graph.not_deleted_before(f"{rule}: cleanup before driver", cleanups, driver)
+    return messages
+
+
+def load_balancer_services(recording) -> list[offline.Resource]:
+    return [
+        s
+        for s in recording.of_type("kubernetes:core/v1:Service")
+        if (s.inputs.get("spec") or {}).get("type") == "LoadBalancer"
+    ]
+
+
+def certificates_outlive_their_load_balancer(recording, graph):
+    rule = "f) the certificate and its validation outlive the TLS load balancer"
+    rule_alias = "f) DNS records naming the load balancer go before it"
+    tls = [
+        s
+        for s in load_balancer_services(recording)
+        if TLS_ANNOTATION in (s.inputs["metadata"].get("annotations") or {})
+    ]
+    records = recording.of_type(RECORD)
+    aliases = [r for r in records if r.inputs.get("aliases")]
+    certificates = [
+        *recording.of_type(CERTIFICATE),
+        *recording.of_type(VALIDATION),
+        *(r for r in records if not r.inputs.get("aliases")),
+    ]
+    messages = []
+    if certificates:
+        # A certificate of the stack's own must be used by a TLS load balancer.
+        messages += missing(rule, **{"load balancer serving TLS": tls})
+    messages += graph.not_deleted_before(rule, tls, certificates)
+    messages += graph.not_deleted_before(rule_alias, aliases, load_balancer_services(recording))
     return messages
 
 
@@ -431,4 +473,34 @@ def without_crd_release(monkeypatch):
 def test_taking_an_essential_edge_away_is_reported(run_stack, monkeypatch, take_away, expected):
     take_away(monkeypatch)
     violations = invariant_violations(run_stack())
+    assert any(all(part in message for part in expected) for message in violations), violations
+
+
+def test_a_stack_with_a_hosted_zone_keeps_every_lifecycle_rule(run_stack):
+    recording = run_stack(WITH_ZONE)
+    assert invariant_violations(recording) == []
+    graph = Graph.of(recording)
+    nlb = recording.one("kubernetes:core/v1:Service", "platform-dev-load-balancer")
+    for kept in [*recording.of_type(CERTIFICATE), *recording.of_type(VALIDATION)]:
+        assert graph.deleted_before(nlb, kept), label(kept)
+    (alias,) = [r for r in recording.of_type(RECORD) if r.inputs.get("aliases")]
+    assert graph.deleted_before(alias, nlb)
+
+
+def without_waiting_for_the_certificate(monkeypatch):
+    """The certificate is made, but the NLB gets its ARN as plain text, not waiting for it."""
+    original = edge.Edge._certificate
+
+    def detached(self, name):
+        original(self, name)
+        self.certificate_ready = []
+        return "arn:aws:acm:us-east-1:123456789012:certificate/detached"
+
+    monkeypatch.setattr(edge.Edge, "_certificate", detached)
+
+
+def test_taking_the_certificate_edge_away_is_reported(run_stack, monkeypatch):
+    without_waiting_for_the_certificate(monkeypatch)
+    violations = invariant_violations(run_stack(WITH_ZONE))
+    expected = ("f)", "Service platform-dev-load-balancer", "CertificateValidation")
     assert any(all(part in message for part in expected) for message in violations), violations

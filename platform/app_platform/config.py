@@ -53,6 +53,8 @@ DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\
 CERTIFICATE_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
 )
+# A Route 53 hosted zone id (the console shows `Z…`; the API may prefix `/hostedzone/`).
+HOSTED_ZONE_ID_PATTERN = re.compile(r"^(/hostedzone/)?Z[A-Z0-9]{1,32}$")
 GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
 GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 GIT_REVISION_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
@@ -84,9 +86,20 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class HostedZone:
+    """A public Route 53 hosted zone, as the account reports it (`preflight`-style lookup)."""
+
+    zone_id: str
+    name: str
+    private: bool = False
+
+
+@dataclass(frozen=True)
 class EdgeSettings:
     domain: str
     certificate_arn: str | None
+    # The public zone DNS records and the certificate's validation go in; None: DNS is elsewhere.
+    hosted_zone: HostedZone | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,7 @@ KEYS: dict[str, str] = {
     "nodeDiskSizeGib": "integer",
     "domain": "string",
     "certificateArn": "string",
+    "hostedZone": "string",
     "gitopsRepoUrl": "string",
     "gitopsPath": "string",
     "gitopsRevision": "string",
@@ -368,13 +382,15 @@ def parse(
     zones: Sequence[str],
     base_dir: Path | None = None,
     environment: preflight.Environment | None = None,
+    hosted_zone: HostedZone | str | None = None,
 ) -> PlatformSettings:
     """Validate raw config values (strings as Pulumi stores them, or plain values).
 
-    `zones` are the region's available zones and `environment` what the machine and AWS say
-    (Docker, the git origin, the caller: `preflight`); nothing here calls AWS or runs
-    anything, so tests can drive it. `base_dir` is where relative paths in the config (app
-    dashboards and build contexts) start: the project.
+    `zones` are the region's available zones, `hosted_zone` what Route 53 answered for the
+    `hostedZone` value (the zone, or why there is none; None when unset), and `environment`
+    what the machine and AWS say (Docker, the git origin, the caller: `preflight`); nothing
+    here calls AWS or runs anything, so tests can drive it. `base_dir` is where relative paths
+    in the config (app dashboards and build contexts) start: the project.
     """
     environment = environment or preflight.Environment()
     check = _Checker(raw)
@@ -434,7 +450,8 @@ def parse(
     system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
     disk = check.integer("nodeDiskSizeGib", 20, 1000)
 
-    edge, gitops, observability = _check_addons(check, region, environment.git_origin)
+    edge = _check_edge(check, region, hosted_zone)
+    gitops, observability = _check_addons(check, region, environment.git_origin)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -504,29 +521,82 @@ def _optional_password(check: _Checker, key: str) -> str | None:
     return value
 
 
-def _check_addons(
-    check: _Checker, region: str, origin: preflight.GitOrigin
-) -> tuple[EdgeSettings, GitOpsSettings, ObservabilitySettings]:
+def _check_certificate(check: _Checker, region: str) -> str | None:
+    certificate = check.raw.get("certificateArn") or None
+    if certificate is None:
+        return None
+    match = CERTIFICATE_ARN_PATTERN.fullmatch(certificate) if isinstance(certificate, str) else None
+    if not match:
+        check.fail("certificateArn", certificate, "an ACM certificate ARN, or empty for HTTP only")
+    elif match["region"] != region:
+        check.fail(
+            "certificateArn",
+            certificate,
+            f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
+        )
+    return certificate if isinstance(certificate, str) else None
+
+
+def hosted_zone_query(value: str) -> dict[str, Any]:
+    """How to ask Route 53 for the zone `hostedZone` names: by id, or by (public) name."""
+    if HOSTED_ZONE_ID_PATTERN.fullmatch(value):
+        return {"zone_id": value.removeprefix("/hostedzone/")}
+    return {"name": value.rstrip("."), "private_zone": False}
+
+
+def _check_hosted_zone(
+    check: _Checker, domain: str, certificate: str | None, zone: HostedZone | str | None
+) -> HostedZone | None:
+    """`hostedZone`: a public zone of this account that `domain` is (or is under), and not
+    together with `certificateArn` (the stack then makes its own certificate)."""
+    value = check.raw.get("hostedZone") or None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        check.fail("hostedZone", value, "a Route 53 hosted zone id (Z...) or name")
+        return None
+    if certificate is not None:
+        check.errors.append(
+            f"config 'hostedZone' = {json.dumps(value)} and 'certificateArn' = "
+            f"{json.dumps(certificate)} are both set: with a hosted zone the stack makes and "
+            "validates its own certificate for *.<domain>; unset certificateArn (or hostedZone, "
+            "to keep the given certificate and do DNS elsewhere)"
+        )
+    if not isinstance(zone, HostedZone):
+        why = f" (Route 53 says: {zone})" if zone else ""
+        check.fail(
+            "hostedZone", value, f"a Route 53 hosted zone of this account, by id or name{why}"
+        )
+        return None
+    zone_name = zone.name.rstrip(".").lower()
+    if zone.private:
+        check.fail(
+            "hostedZone",
+            value,
+            f"a public hosted zone ({zone_name} is private: ACM cannot validate through it)",
+        )
+    if domain and domain != zone_name and not domain.endswith(f".{zone_name}"):
+        check.errors.append(
+            f"config 'hostedZone' = {json.dumps(value)} (zone {zone_name}) does not match "
+            f"'domain' = {json.dumps(domain)}: expected domain to be {zone_name} or a name "
+            f"under it (e.g. dev.{zone_name})"
+        )
+    return HostedZone(zone.zone_id.removeprefix("/hostedzone/"), zone_name, zone.private)
+
+
+def _check_edge(check: _Checker, region: str, zone: HostedZone | str | None) -> EdgeSettings:
     domain = check.string(
         "domain",
         DOMAIN_PATTERN.fullmatch,
         "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)",
     )
-    certificate = check.raw.get("certificateArn") or None
-    if certificate is not None:
-        match = (
-            CERTIFICATE_ARN_PATTERN.fullmatch(certificate) if isinstance(certificate, str) else None
-        )
-        if not match:
-            check.fail(
-                "certificateArn", certificate, "an ACM certificate ARN, or empty for HTTP only"
-            )
-        elif match["region"] != region:
-            check.fail(
-                "certificateArn",
-                certificate,
-                f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
-            )
+    certificate = _check_certificate(check, region)
+    return EdgeSettings(domain, certificate, _check_hosted_zone(check, domain, certificate, zone))
+
+
+def _check_addons(
+    check: _Checker, region: str, origin: preflight.GitOrigin
+) -> tuple[GitOpsSettings, ObservabilitySettings]:
     repo_url = _check_repo_url(check, origin)
     path = check.string(
         "gitopsPath",
@@ -543,7 +613,6 @@ def _check_addons(
     )
     volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
     return (
-        EdgeSettings(domain, certificate if isinstance(certificate, str) else None),
         GitOpsSettings(repo_url, path, revision, _optional_password(check, "argocdAdminPassword")),
         ObservabilitySettings(
             retention,
@@ -1078,4 +1147,19 @@ def load() -> PlatformSettings | AppStackSettings:
         zones=sorted(zones),
         base_dir=project_dir,
         environment=environment,
+        hosted_zone=look_up_hosted_zone(raw.get("hostedZone")),
     )
+
+
+def look_up_hosted_zone(value: Any) -> HostedZone | str | None:
+    """The Route 53 zone `hostedZone` names, asked at preview, or why there is none (None when
+    unset or not a string, which `parse` reports)."""
+    import pulumi_aws as aws
+
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        found = aws.route53.get_zone(**hosted_zone_query(value))
+    except Exception as error:  # not found, or no permission: reported as a config problem
+        return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return HostedZone(found.zone_id, found.name, bool(found.private_zone))

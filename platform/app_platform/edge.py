@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform import charts
@@ -40,6 +41,17 @@ HTTPS_PORT = 443
 # drains, so the NLB stops sending it new connections before it goes away.
 PROXY_READINESS_PORT = 19003
 PROXY_READINESS_PATH = "/ready"
+# A current NLB security policy: TLS 1.3 and 1.2 only (the controller's default,
+# ELBSecurityPolicy-2016-08, still accepts TLS 1.0). AWS's NLB docs, "Security policies".
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+HTTP_LISTENER = "http"
+HTTPS_LISTENER = "https"
+# Once HTTPS is on, browsers keep to it for a year, on every host under the domain's hosts too.
+HSTS = "max-age=31536000; includeSubDomains"
+REDIRECT_STATUS = 301
+# ACM validation records change only when the certificate's names do; a short TTL lets a
+# re-created certificate validate without waiting for caches.
+VALIDATION_RECORD_TTL = 300
 # Labels Envoy Gateway puts on every proxy pod (internal/infrastructure/kubernetes/proxy/
 # resource.go `EnvoyAppLabel`, internal/gatewayapi/translator.go owning-gateway labels).
 PROXY_APP_LABELS = {
@@ -275,13 +287,31 @@ class EdgeArgs:
     nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
     # An ACM certificate for the domain: the NLB terminates TLS on 443 with it.
     certificate_arn: str | None = None
+    # A public Route 53 zone that `domain` is or is under: the Edge makes and validates its own
+    # certificate for *.<domain> there, and points *.<domain> at the NLB.
+    hosted_zone_id: str | None = None
+    domain: str | None = None
+
+    def problems(self) -> list[str]:
+        if self.certificate_arn and self.hosted_zone_id:
+            return [
+                f"certificate_arn = {self.certificate_arn!r} and hosted_zone_id = "
+                f"{self.hosted_zone_id!r}: expected one, the Edge makes its own certificate "
+                "in a hosted zone"
+            ]
+        if self.hosted_zone_id and not self.domain:
+            return [f"hosted_zone_id = {self.hosted_zone_id!r} needs the domain its records name"]
+        return []
 
 
 class Edge(pulumi.ComponentResource):
     """Owns the AWS Load Balancer Controller (Helm release, IRSA role with its documented IAM
     policy), Envoy Gateway (Helm release, which installs the Gateway API and Envoy Gateway
     CRDs), the proxies' settings (EnvoyProxy), a GatewayClass, the one shared Gateway, and the
-    internet-facing NLB in front of the Gateway's proxies.
+    internet-facing NLB in front of the Gateway's proxies. With TLS (a given certificate, or a
+    hosted zone), the NLB's TLS listener on 443, the port-80 redirect route and HSTS; with a
+    hosted zone also the ACM certificate for *.<domain>, its validation records and validation,
+    and the *.<domain> alias record of the NLB.
 
     Gives `gateway_name` and `gateway_namespace` (for HTTPRoute parentRefs),
     `route_namespace_labels` (a namespace must carry them for its routes to be accepted),
@@ -297,13 +327,22 @@ class Edge(pulumi.ComponentResource):
     crds_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
+        problems = args.problems()
+        if problems:
+            raise ValueError("Edge: " + "; ".join(problems))
         super().__init__("app-platform:edge:Edge", name, None, opts)
         self._args = args
         self.gateway_name = f"{name}-public"
         self.gateway_namespace = EG_NAMESPACE
         self.proxy_namespace = EG_NAMESPACE
         self.route_namespace_labels = {ROUTES_LABEL: ROUTES_LABEL_VALUE}
-        self.scheme = "https" if args.certificate_arn else "http"
+        self.tls = bool(args.certificate_arn or args.hosted_zone_id)
+        self.scheme = "https" if self.tls else "http"
+        # What the NLB's TLS listener must wait for: the certificate, validated.
+        self.certificate_arn: pulumi.Input[str] | None = args.certificate_arn
+        self.certificate_ready: list[pulumi.Resource] = []
+        if args.hosted_zone_id:
+            self.certificate_arn = self._certificate(name)
 
         self.load_balancer_controller = self._load_balancer_controller(name)
         namespace = k8s.core.v1.Namespace(
@@ -334,6 +373,11 @@ class Edge(pulumi.ComponentResource):
         }
         self.load_balancer = self._load_balancer(name, gateway)
         self.load_balancer_hostname = self.load_balancer.status.apply(_hostname)
+        if self.tls:
+            self._https_only(name, gateway)
+        self.dns_records: list[aws.route53.Record] = []
+        if args.hosted_zone_id:
+            self.dns_records = self._dns_records(name)
         self.register_outputs(
             {
                 "gateway_name": self.gateway_name,
@@ -452,16 +496,87 @@ class Edge(pulumi.ComponentResource):
                 "selector": {"matchLabels": self.route_namespace_labels},
             }
         }
-        listeners = [
-            {"name": "http", "port": HTTP_PORT, "protocol": "HTTP", "allowedRoutes": allowed}
-        ]
-        if self._args.certificate_arn:
-            # TLS ends at the NLB (ACM certificate); this listener gets the decrypted traffic of
-            # port 443, so routes can tell it from plain HTTP.
-            listeners.append(
-                {"name": "https", "port": HTTPS_PORT, "protocol": "HTTP", "allowedRoutes": allowed}
-            )
-        return {"gatewayClassName": gateway_class, "listeners": listeners}
+        http = {"name": HTTP_LISTENER, "port": HTTP_PORT, "protocol": "HTTP"}
+        if not self.tls:
+            return {
+                "gatewayClassName": gateway_class,
+                "listeners": [{**http, "allowedRoutes": allowed}],
+            }
+        # TLS ends at the NLB (ACM certificate); the https listener gets the decrypted traffic of
+        # port 443. Port 80 takes routes of this namespace only, where the one route is the
+        # redirect: app routes (with or without sectionName) can attach to https alone.
+        https = {"name": HTTPS_LISTENER, "port": HTTPS_PORT, "protocol": "HTTP"}
+        return {
+            "gatewayClassName": gateway_class,
+            "listeners": [
+                {**http, "allowedRoutes": {"namespaces": {"from": "Same"}}},
+                {**https, "allowedRoutes": allowed},
+            ],
+        }
+
+    def redirect_route_spec(self) -> dict[str, Any]:
+        """Every host on port 80 answered with a redirect to the same URL on https."""
+        return {
+            "parentRefs": [
+                {
+                    "name": self.gateway_name,
+                    "namespace": self.gateway_namespace,
+                    "sectionName": HTTP_LISTENER,
+                }
+            ],
+            "rules": [
+                {
+                    "filters": [
+                        {
+                            "type": "RequestRedirect",
+                            "requestRedirect": {
+                                "scheme": "https",
+                                "statusCode": REDIRECT_STATUS,
+                            },
+                        }
+                    ]
+                }
+            ],
+        }
+
+    def hsts_policy_spec(self) -> dict[str, Any]:
+        """Strict-Transport-Security on every response of the https listener, whatever route
+        (or app stack, or Argo CD app) answered it."""
+        return {
+            "targetRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": self.gateway_name,
+                    "sectionName": HTTPS_LISTENER,
+                }
+            ],
+            "headers": {
+                "lateResponseHeaders": {
+                    "set": [{"name": "Strict-Transport-Security", "value": HSTS}]
+                }
+            },
+        }
+
+    def _https_only(self, name: str, gateway: k8s.apiextensions.CustomResource) -> None:
+        """The redirect route on port 80 and HSTS on 443."""
+        opts = self._opts(depends_on=[*self.crds_ready, gateway])
+        self.redirect_route = k8s.apiextensions.CustomResource(
+            f"{name}-https-redirect",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata={"name": "https-redirect", "namespace": self.gateway_namespace},
+            spec=self.redirect_route_spec(),
+            opts=opts,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-hsts",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="ClientTrafficPolicy",
+            metadata={"name": "hsts", "namespace": self.gateway_namespace},
+            spec=self.hsts_policy_spec(),
+            opts=opts,
+        )
 
     def _gateway(self, name: str) -> k8s.apiextensions.CustomResource:
         proxy_config = k8s.apiextensions.CustomResource(
@@ -514,12 +629,14 @@ class Edge(pulumi.ComponentResource):
         Service depends on the controller's release, so the controller is ready before it and
         outlives it.
         """
-        ports = [_port("http", HTTP_PORT)]
-        annotations = dict(NLB_ANNOTATIONS)
-        if self._args.certificate_arn:
-            ports.append(_port("https", HTTPS_PORT))
-            annotations[f"{_NLB}ssl-cert"] = self._args.certificate_arn
+        ports = [_port(HTTP_LISTENER, HTTP_PORT)]
+        annotations: dict[str, pulumi.Input[str]] = dict(NLB_ANNOTATIONS)
+        if self.certificate_arn is not None:
+            ports.append(_port(HTTPS_LISTENER, HTTPS_PORT))
+            annotations[f"{_NLB}ssl-cert"] = self.certificate_arn
+            # Without it every port would be TLS, port 80 included.
             annotations[f"{_NLB}ssl-ports"] = str(HTTPS_PORT)
+            annotations[f"{_NLB}ssl-negotiation-policy"] = TLS_POLICY
         return k8s.core.v1.Service(
             f"{name}-load-balancer",
             metadata={
@@ -529,10 +646,94 @@ class Edge(pulumi.ComponentResource):
             },
             spec={"type": "LoadBalancer", "selector": self.proxy_labels, "ports": ports},
             opts=self._opts(
-                depends_on=[self.load_balancer_controller, gateway],
+                # On destroy the NLB (and its TLS listener) goes before the certificate: ACM
+                # refuses to delete a certificate a listener still uses.
+                depends_on=[self.load_balancer_controller, gateway, *self.certificate_ready],
                 custom_timeouts=pulumi.CustomTimeouts(create=NLB_TIMEOUT, delete=NLB_TIMEOUT),
             ),
         )
+
+    # --- Certificate and DNS ---------------------------------------------------------------
+
+    def _aws_opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _certificate(self, name: str) -> pulumi.Output[str]:
+        """A wildcard ACM certificate for *.<domain>, validated through DNS records in the zone;
+        gives its ARN once ACM has issued it (so the stack waits for validation).
+
+        Hosts are `<app>.<domain>`; nothing is served at the apex, so it is not a name of the
+        certificate and has no record. The validation records allow overwrite: ACM gives every
+        certificate of the same name in an account the same record, so a stack created after
+        another on the same domain, or after a record left behind, is not blocked. Destroying
+        either stack deletes that shared record; the other's certificate stays valid, but ACM
+        can no longer renew it until the record is back (`pulumi up` on that stack re-creates
+        it)."""
+        args = self._args
+        domain_names = [f"*.{args.domain}"]
+        certificate = aws.acm.Certificate(
+            f"{name}-certificate",
+            domain_name=domain_names[0],
+            subject_alternative_names=domain_names[1:] or None,
+            validation_method="DNS",
+            opts=self._aws_opts(),
+        )
+        records = [
+            self._validation_record(f"{name}-certificate-validation-{index}", certificate, domain)
+            for index, domain in enumerate(domain_names)
+        ]
+        validation = aws.acm.CertificateValidation(
+            f"{name}-certificate-validation",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[record.fqdn for record in records],
+            opts=self._aws_opts(),
+        )
+        self.certificate_ready = [validation]
+        return validation.certificate_arn
+
+    def _validation_record(
+        self, resource_name: str, certificate: aws.acm.Certificate, domain: str
+    ) -> aws.route53.Record:
+        option = certificate.domain_validation_options.apply(
+            lambda options: next(o for o in options if o.domain_name == domain)
+        )
+        return aws.route53.Record(
+            resource_name,
+            zone_id=self._args.hosted_zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=VALIDATION_RECORD_TTL,
+            allow_overwrite=True,
+            opts=self._aws_opts(),
+        )
+
+    def _dns_records(self, name: str) -> list[aws.route53.Record]:
+        """`*.<domain>` as an alias of the NLB: every host under the domain reaches the Gateway.
+
+        The NLB's own hosted zone id comes from the provider's table of ELB zones per region
+        (no AWS call, known in every preview, even before the NLB exists). No overwrite: a
+        second stack on the same domain fails here instead of taking the first one's traffic.
+        The record reads the NLB's hostname, so destroy deletes it before the NLB: no name
+        ever points at a deleted load balancer."""
+        nlb_zone = aws.lb.get_hosted_zone_id_output(
+            load_balancer_type="network", region=self._args.region
+        )
+        record = aws.route53.Record(
+            f"{name}-wildcard",
+            zone_id=self._args.hosted_zone_id,
+            name=f"*.{self._args.domain}",
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=self.load_balancer_hostname,
+                    zone_id=nlb_zone.id,
+                    evaluate_target_health=True,
+                )
+            ],
+            opts=self._aws_opts(depends_on=[self.load_balancer]),
+        )
+        return [record]
 
 
 def _port(port_name: str, listener_port: int) -> dict[str, Any]:

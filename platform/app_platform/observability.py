@@ -298,7 +298,7 @@ class Observability(pulumi.ComponentResource):
                 },
             },
             "alertmanager": self._alertmanager_values(alertmanager_role_arn),
-            "grafana": self._grafana_values(admin_secret_name),
+            "grafana": self._grafana_values(admin_secret_name, self.grafana_url),
             # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
             "kube-state-metrics": {
                 **on_system_nodes,
@@ -309,11 +309,14 @@ class Observability(pulumi.ComponentResource):
         }
 
     @staticmethod
-    def _grafana_values(admin_secret_name: str) -> dict[str, Any]:
+    def _grafana_values(admin_secret_name: str, url: str) -> dict[str, Any]:
         """Grafana on the system nodes, its login from a Secret, its sidecars reading ConfigMaps
-        only (through GRAFANA_CLUSTER_ROLE, not the chart's ClusterRole)."""
+        only (through GRAFANA_CLUSTER_ROLE, not the chart's ClusterRole), and the URL users open
+        as its root_url (links, redirects and cookies are built on it; the chart has no value
+        for it, so it goes in Grafana's own environment override)."""
         return {
             **ON_SYSTEM_NODES,
+            "env": {"GF_SERVER_ROOT_URL": url},
             "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
             "admin": {
                 "existingSecret": admin_secret_name,

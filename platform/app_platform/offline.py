@@ -52,6 +52,13 @@ REGION_ZONES = {
 # session the role behind it, with its path (getSessionContext). Tests may change them.
 CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"
 SESSION_ISSUER_ARNS: dict[str, str] = {}
+# The public Route 53 hosted zones the mocked account has, by id. A lookup by name finds the
+# zone of that name here, or else a public zone of that name; a lookup by an id not here fails,
+# as Route 53 does. Tests may change them.
+HOSTED_ZONES: dict[str, str] = {"Z0OFFLINEEXAMPLE": "example.com"}
+PRIVATE_HOSTED_ZONES: set[str] = set()
+# The NLB alias zone the mocked provider gives for any region (the real one is a table).
+NLB_HOSTED_ZONE_ID = "Z26RNL4JYFTOTI"
 # Where an offline run's Argo CD reads its apps when the checkout has no usable origin (a clone
 # from a local path): `.invalid` never resolves, so nothing could ever clone it.
 OFFLINE_GIT_ORIGIN = "https://git.offline.invalid/app-platform/app-platform.git"
@@ -254,7 +261,7 @@ class Mocks(pulumi_mocks.Mocks):
         # An empty id is how the engine says "not created yet" in preview.
         return ("" if self.unknown_outputs else resource_id), state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> Any:
         handler = CALLS.get(args.token)
         return handler(self, args.args) if handler else {}
 
@@ -293,7 +300,29 @@ def _policy_document(_mocks: Mocks, args: dict) -> dict:
     return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.get("statements", [])})}
 
 
-CALLS: dict[str, Callable[[Mocks, dict], dict]] = {
+def _hosted_zone(_mocks: Mocks, args: dict) -> dict | tuple[dict, list[tuple[str, str]]]:
+    zone_id = args.get("zoneId")
+    if zone_id:
+        if zone_id not in HOSTED_ZONES:
+            # How a provider says a data source found nothing: a failure the caller sees.
+            return {}, [("zoneId", f"no matching Route 53 Hosted Zone found ({zone_id})")]
+        name = HOSTED_ZONES[zone_id]
+    else:
+        name = args.get("name", "").rstrip(".")
+        by_name = [z for z, n in HOSTED_ZONES.items() if n == name]
+        zone_id = by_name[0] if by_name else _fake_id("Z", name).replace("-", "").upper()[:14]
+    return {
+        "zoneId": zone_id,
+        "id": zone_id,
+        "name": name,
+        "privateZone": zone_id in PRIVATE_HOSTED_ZONES,
+        "nameServers": [f"ns-{i}.awsdns-offline.net" for i in range(4)],
+    }
+
+
+CALLS: dict[str, Callable[[Mocks, dict], Any]] = {
+    "aws:route53/getZone:getZone": _hosted_zone,
+    "aws:lb/getHostedZoneId:getHostedZoneId": lambda m, a: {"id": NLB_HOSTED_ZONE_ID},
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
         "accountId": ACCOUNT_ID,
@@ -396,6 +425,25 @@ def _rds_instance(mocks: Mocks, name: str, inputs: dict) -> dict:
     }
 
 
+def _certificate(mocks: Mocks, name: str, inputs: dict) -> dict:
+    """A certificate with the one DNS validation record ACM gives per name."""
+    names = [inputs.get("domainName", ""), *(inputs.get("subjectAlternativeNames") or [])]
+    options = [
+        {
+            "domainName": domain,
+            "resourceRecordName": f"_{_fake_id('x', domain)[2:18]}.{domain.removeprefix('*.')}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{_fake_id('v', domain)[2:18]}.acm-validations.aws.",
+        }
+        for domain in names
+    ]
+    return {
+        "arn": mocks.arn("acm", f"certificate/{_fake_id('c', name)[2:]}"),
+        "domainValidationOptions": options,
+        "status": "PENDING_VALIDATION",
+    }
+
+
 # Outputs of the stacks a StackReference may name, by fully qualified stack name. Tests register
 # what an offline run of the referenced stack exported; any other name gets the outputs a
 # platform stack would have (`platform_stack_outputs`).
@@ -461,6 +509,8 @@ OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
     "aws:ecr/repository:Repository": _ecr_repository,
     "docker-build:index:Image": _docker_image,
     "pulumi:pulumi:StackReference": _stack_reference,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:route53/record:Record": lambda m, n, i: {"fqdn": str(i.get("name", "")).rstrip(".")},
 }
 
 

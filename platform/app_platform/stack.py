@@ -62,6 +62,8 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             provider=cluster.provider,
             nodes_ready=cluster.nodes_ready,
             certificate_arn=settings.edge.certificate_arn,
+            hosted_zone_id=zone.zone_id if (zone := settings.edge.hosted_zone) else None,
+            domain=settings.edge.domain,
         ),
     )
 

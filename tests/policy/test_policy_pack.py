@@ -157,3 +157,31 @@ def test_the_pack_is_pinned_to_the_sdk_tested_here_and_has_its_own_virtualenv():
     assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
     config = json.loads((POLICY_DIR / "config.dev.json").read_text())
     assert config["eks-endpoint-not-open-to-anywhere"]["allowPublicEndpointFromAnywhere"] is True
+
+
+def analyze_stack(analyzer, recording_resources) -> list[Any]:
+    request = analyzer_pb2.AnalyzeStackRequest()
+    for type_, name, inputs in recording_resources:
+        resource = request.resources.add(
+            type=type_, name=name, urn=f"urn:pulumi:dev::app-platform::{type_}::{name}"
+        )
+        resource.properties.CopyFrom(json_format.ParseDict(_wire(inputs), struct_pb2.Struct()))
+    return list(analyzer.AnalyzeStack(request, None).diagnostics)
+
+
+def test_stack_rules_judge_the_whole_stack_over_the_api(analyzer, info, run_stack):
+    configure(analyzer, {}, [p.name for p in info.policies])
+    recording = run_stack({"hostedZone": "example.com", "domain": "dev.example.com"})
+    resources = [(r.type, r.name, r.inputs) for r in recording.resources]
+    assert analyze_stack(analyzer, resources) == []
+
+    # The port-80 listener opened to every namespace: it, and each app route it now takes.
+    for type_, _name, inputs in resources:
+        if type_.endswith(":Gateway"):
+            inputs["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    diagnostics = analyze_stack(analyzer, resources)
+    assert {d.policyName for d in diagnostics} == {"plain-http-only-redirects"}
+    assert {d.enforcementLevel for d in diagnostics} == {analyzer_pb2.MANDATORY}
+    messages = " ".join(d.message for d in diagnostics)
+    assert "from: All" in messages
+    assert "route monitoring/grafana" in messages and "route argocd/argocd-server" in messages

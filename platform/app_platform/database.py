@@ -139,9 +139,45 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("app-platform:database:Database", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        spec = args.spec
+        subnets, security_group = self._network(name, args)
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=PASSWORD_LENGTH,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.database_name = args.database_name
+        self.username = args.database_name
+        self.port = PORT
+        instance = self._instance(name, args.spec, subnets, security_group, password)
+        self.address = instance.address
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}:{3}/{4}?{5}",
+                self.username,
+                password.result,
+                instance.address,
+                PORT,
+                self.database_name,
+                URL_OPTIONS,
+            )
+        )
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "database_name": self.database_name,
+                "username": self.username,
+                "url": self.url,
+            }
+        )
 
+    def _network(
+        self, name: str, args: DatabaseArgs
+    ) -> tuple[aws.rds.SubnetGroup, aws.ec2.SecurityGroup]:
+        """The private subnets it lives in, and a security group only the clients get through."""
+        child = pulumi.ResourceOptions(parent=self)
         subnets = aws.rds.SubnetGroup(
             name,
             name=name,
@@ -167,18 +203,17 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         # No egress rule: the database never opens connections of its own.
+        return subnets, security_group
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=child,
-        )
-        self.database_name = args.database_name
-        self.username = args.database_name
-        self.port = PORT
-        instance = aws.rds.Instance(
+    def _instance(
+        self,
+        name: str,
+        spec: DatabaseSpec,
+        subnets: aws.rds.SubnetGroup,
+        security_group: aws.ec2.SecurityGroup,
+        password: random.RandomPassword,
+    ) -> aws.rds.Instance:
+        return aws.rds.Instance(
             name,
             identifier=name,
             engine=ENGINE,
@@ -207,28 +242,7 @@ class Database(pulumi.ComponentResource):
             if spec.final_snapshot
             else None,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
-            opts=child,
-        )
-        self.address = instance.address
-        self.url = pulumi.Output.secret(
-            pulumi.Output.format(
-                "postgresql://{0}:{1}@{2}:{3}/{4}?{5}",
-                self.username,
-                password.result,
-                instance.address,
-                PORT,
-                self.database_name,
-                URL_OPTIONS,
-            )
-        )
-        self.register_outputs(
-            {
-                "address": self.address,
-                "port": self.port,
-                "database_name": self.database_name,
-                "username": self.username,
-                "url": self.url,
-            }
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _final_snapshot_name(self, name: str) -> pulumi.Output[str]:

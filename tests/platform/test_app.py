@@ -10,10 +10,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import offline
+from app_platform import offline, render
 from app_platform.apps import App, AppArgs, AppSpec, DatabaseSpec, PlatformRefs
 from app_platform.apps.workload import PRE_STOP_SLEEP_SECONDS
 from app_platform.options import OptionsError
+from tests.manifests.test_schemas import schema_errors
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -470,3 +471,30 @@ def test_a_secret_env_key_missing_from_the_stack_config_is_named():
     spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
     with pytest.raises(Exception, match="apiKey"):
         build(spec)
+
+
+def test_every_new_container_field_is_valid_kubernetes():
+    """command, args, runAsUser and platform values render to a Deployment the cluster's API
+    accepts (strict: an unknown field is an error)."""
+    spec = spec_with(
+        run_as_user=2000,
+        command=["gunicorn"],
+        args=["app:main"],
+        platform_env={"PUBLIC_URL": "url", "PG_URL": "databaseUrl"},
+    )
+    deployment = render.manifest(build(spec).one(DEPLOYMENT))
+    assert schema_errors(deployment) == []
+
+
+def test_a_missing_secret_stops_the_app_before_any_of_its_resources():
+    recording = offline.Recording(project="test", stack="test")
+    spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
+
+    def program() -> None:
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        refs = PlatformRefs(provider=provider, gateway_name="g", gateway_namespace="e", domain="d")
+        App("platform-dev-comments", AppArgs(spec, refs, "platform-dev"))
+
+    with pytest.raises(Exception, match="apiKey"):
+        offline.run_function(program, recording=recording)
+    assert [r.type for r in recording.resources] == ["pulumi:providers:kubernetes"]

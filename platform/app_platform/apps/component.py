@@ -8,7 +8,7 @@ import pulumi
 
 from app_platform.apps import monitoring, routing, workload
 from app_platform.apps.database import database
-from app_platform.apps.environment import environment
+from app_platform.apps.environment import environment, secret_value
 from app_platform.apps.parts import Parts
 from app_platform.apps.platform import PlatformRefs
 from app_platform.apps.spec import AppSpec
@@ -43,8 +43,10 @@ class App(pulumi.ComponentResource):
     image: AppImage | None
 
     def __init__(self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:app:App", name, None, opts)
         spec, platform = args.spec, args.platform
+        # Read first: a secret missing from the stack config stops the app before any resource.
+        secrets = {key: secret_value(source) for key, source in spec.secret_env.items()}
+        super().__init__("app-platform:app:App", name, None, opts)
         parts = Parts(name, spec, platform, args.prefix, parent=self)
         image = self._image(parts)
         self.hostname = pulumi.Output.concat(spec.name, ".", platform.domain)
@@ -57,6 +59,7 @@ class App(pulumi.ComponentResource):
         self.database = database(parts)
         env = environment(
             spec,
+            secrets,
             {
                 "port": str(spec.port),
                 "databaseUrl": self.database.url if self.database else None,

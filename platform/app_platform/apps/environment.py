@@ -33,12 +33,17 @@ def secret_value(source: str | pulumi.Output[str]) -> pulumi.Output[str]:
     return pulumi.Config(namespace or None).require_secret(key)
 
 
-def environment(spec: AppSpec, values: Mapping[str, pulumi.Input[str] | None]) -> Environment:
-    """`values` are the platform's values by name (databaseUrl None without a database)."""
+def environment(
+    spec: AppSpec,
+    secrets: Mapping[str, pulumi.Input[str]],
+    values: Mapping[str, pulumi.Input[str] | None],
+) -> Environment:
+    """`secrets` are the `secretEnv` values as read (`secret_value`); `values` are the
+    platform's values by name (databaseUrl None without a database)."""
     platform_env = dict(spec.platform_env)
     if values.get("databaseUrl") is not None:
         platform_env = {**DATABASE_PLATFORM_ENV, **platform_env}
-    secret = {name: secret_value(source) for name, source in spec.secret_env.items()}
+    secret = dict(secrets)
     plain = dict(spec.env)
     for name, value in platform_env.items():
         target = secret if value in SECRET_PLATFORM_VALUES else plain

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any, Self
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from app_platform.options import Options, OptionsError, Problem, validation_context
 
 ENGINE = "postgres"
 # Pinned to an exact minor that RDS offers (17.1-17.4 left standard support in May 2026 and were
@@ -31,17 +35,74 @@ BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
 
 
-@dataclass(frozen=True)
-class DatabaseSpec:
-    """What an app asks of its database (from the stack config)."""
+DB_INSTANCE_CLASS_PATTERN = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+# RDS limits: gp3 storage 20-65536 GiB, automated backups kept 1-35 days (0 would turn them off).
+MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 65536
+MIN_BACKUP_DAYS, MAX_BACKUP_DAYS = 1, 35
 
-    instance_class: str = "db.t4g.micro"
-    storage_gib: int = 20
-    max_storage_gib: int = 100
-    backup_retention_days: int = 7
-    deletion_protection: bool = True
-    final_snapshot: bool = True
-    multi_az: bool = False
+
+def _whole_number(low: int, high: int) -> BeforeValidator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return BeforeValidator(check)
+
+
+StorageGib = Annotated[int, _whole_number(MIN_STORAGE_GIB, MAX_STORAGE_GIB)]
+
+
+class DatabaseSpec(Options):
+    """What an app asks of its database (the `database` key of an app)."""
+
+    instance_class: str = Field(
+        "db.t4g.micro",
+        alias="instanceClass",
+        description="The RDS instance class.",
+    )
+    storage_gib: StorageGib = Field(20, alias="storageGib", description="Storage to start with.")
+    max_storage_gib: StorageGib = Field(
+        100, alias="maxStorageGib", description="Storage autoscaling grows up to this."
+    )
+    backup_retention_days: Annotated[int, _whole_number(MIN_BACKUP_DAYS, MAX_BACKUP_DAYS)] = Field(
+        7, alias="backupRetentionDays", description="Days automated backups are kept."
+    )
+    deletion_protection: bool = Field(
+        True, alias="deletionProtection", description="RDS refuses to delete the instance."
+    )
+    final_snapshot: bool = Field(
+        True, alias="finalSnapshot", description="A snapshot is taken before deletion."
+    )
+    multi_az: bool = Field(False, alias="multiAz", description="A standby in a second zone.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        keys = [info.alias or name for name, info in cls.model_fields.items()]
+        unknown = sorted(set(data) - {*keys, *cls.model_fields}) if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(f"expected only the keys {', '.join(keys)} (unknown: {unknown})")
+        return data
+
+    @field_validator("instance_class", mode="before")
+    @classmethod
+    def _instance_class(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not DB_INSTANCE_CLASS_PATTERN.fullmatch(value):
+            raise ValueError("expected an RDS instance class such as db.t4g.micro")
+        return value
+
+    @model_validator(mode="after")
+    def _storage_grows(self) -> Self:
+        if self.max_storage_gib < self.storage_gib:
+            config = bool(validation_context().get("config"))
+            where, least = (
+                ("maxStorageGib", "storageGib") if config else ("max_storage_gib", "storage_gib")
+            )
+            raise OptionsError(
+                [Problem(where, self.max_storage_gib, f"at least {least} ({self.storage_gib})")]
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -78,9 +139,45 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("app-platform:database:Database", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        spec = args.spec
+        subnets, security_group = self._network(name, args)
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=PASSWORD_LENGTH,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.database_name = args.database_name
+        self.username = args.database_name
+        self.port = PORT
+        instance = self._instance(name, args.spec, subnets, security_group, password)
+        self.address = instance.address
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}:{3}/{4}?{5}",
+                self.username,
+                password.result,
+                instance.address,
+                PORT,
+                self.database_name,
+                URL_OPTIONS,
+            )
+        )
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "database_name": self.database_name,
+                "username": self.username,
+                "url": self.url,
+            }
+        )
 
+    def _network(
+        self, name: str, args: DatabaseArgs
+    ) -> tuple[aws.rds.SubnetGroup, aws.ec2.SecurityGroup]:
+        """The private subnets it lives in, and a security group only the clients get through."""
+        child = pulumi.ResourceOptions(parent=self)
         subnets = aws.rds.SubnetGroup(
             name,
             name=name,
@@ -106,18 +203,17 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         # No egress rule: the database never opens connections of its own.
+        return subnets, security_group
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=child,
-        )
-        self.database_name = args.database_name
-        self.username = args.database_name
-        self.port = PORT
-        instance = aws.rds.Instance(
+    def _instance(
+        self,
+        name: str,
+        spec: DatabaseSpec,
+        subnets: aws.rds.SubnetGroup,
+        security_group: aws.ec2.SecurityGroup,
+        password: random.RandomPassword,
+    ) -> aws.rds.Instance:
+        return aws.rds.Instance(
             name,
             identifier=name,
             engine=ENGINE,
@@ -146,28 +242,7 @@ class Database(pulumi.ComponentResource):
             if spec.final_snapshot
             else None,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
-            opts=child,
-        )
-        self.address = instance.address
-        self.url = pulumi.Output.secret(
-            pulumi.Output.format(
-                "postgresql://{0}:{1}@{2}:{3}/{4}?{5}",
-                self.username,
-                password.result,
-                instance.address,
-                PORT,
-                self.database_name,
-                URL_OPTIONS,
-            )
-        )
-        self.register_outputs(
-            {
-                "address": self.address,
-                "port": self.port,
-                "database_name": self.database_name,
-                "username": self.username,
-                "url": self.url,
-            }
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _final_snapshot_name(self, name: str) -> pulumi.Output[str]:

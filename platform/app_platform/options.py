@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -49,6 +50,18 @@ _ACCEPTED = {
     "string_too_long": "at most {max_length} character(s)",
     "string_pattern_mismatch": "a value matching {pattern}",
 }
+
+
+# pydantic builds a model that has its own __init__ (every Options) through that __init__, nested
+# ones included, which drops the validation context; `from_config` keeps it here instead, for
+# the length of one validation.
+_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("options_context", default=None)
+
+
+def validation_context() -> Mapping[str, Any]:
+    """What `from_config(..., context=)` passed, plus `config: True`; empty when built in code.
+    Validators use it to name config keys and to find the project (`base_dir`)."""
+    return _CONTEXT.get() or {}
 
 
 @dataclass(frozen=True)
@@ -142,11 +155,20 @@ class Options(BaseModel):
             ) from None
 
     @classmethod
-    def from_config(cls, raw: Mapping[str, Any], *, prefix: str = "") -> Self:
+    def from_config(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        prefix: str = "",
+        context: Mapping[str, Any] | None = None,
+    ) -> Self:
         """Validate values keyed by config key (the aliases); problems name those keys, under
-        `prefix` (e.g. `apps.comments`)."""
+        `prefix` (e.g. `apps.comments`). `context` is for validators (`validation_context`)."""
+        token = _CONTEXT.set({**(context or {}), "config": True})
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
             found = [_under(prefix, problem) for problem in problems(error)]
             raise OptionsError(found, "invalid stack configuration") from None
+        finally:
+            _CONTEXT.reset(token)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,18 +10,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import offline
-from app_platform.app import (
-    PRE_STOP_SLEEP_SECONDS,
-    App,
-    AppArgs,
-    AppSpec,
-    HealthPaths,
-    Observability,
-    PlatformRefs,
-    Resources,
-)
-from app_platform.database import DatabaseSpec
+from app_platform import offline, render
+from app_platform.apps import App, AppArgs, AppSpec, DatabaseSpec, PlatformRefs
+from app_platform.apps.workload import PRE_STOP_SLEEP_SECONDS
+from app_platform.options import OptionsError
+from tests.manifests.test_schemas import schema_errors
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -30,26 +22,37 @@ ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 SECRET = "kubernetes:core/v1:Secret"
 RDS = "aws:rds/instance:Instance"
 
-SPEC = AppSpec(
-    name="comments",
-    image="ghcr.io/app-platform/comments:1.0.0",
-    port=8000,
-    min_replicas=2,
-    max_replicas=6,
-    resources=Resources("250m", "1", "256Mi", "512Mi"),
-    health=HealthPaths(startup="/healthz", readiness="/readyz", liveness="/livez"),
-    env={"WORKERS": "2"},
-    database=DatabaseSpec(backup_retention_days=7, deletion_protection=False, final_snapshot=False),
-    observability=Observability(
-        dashboard_json='{"title": "Comments"}',
-        requests_metric="comments_http_requests_total",
-        latency_histogram="comments_http_request_duration_seconds",
-        runbook_url="https://example.test/RUNBOOK.md",
+COMMENTS = {
+    "name": "comments",
+    "image": "ghcr.io/app-platform/comments:1.0.0",
+    "port": 8000,
+    "min_replicas": 2,
+    "max_replicas": 6,
+    "cpu": {"request": "250m", "limit": "1"},
+    "memory": {"request": "256Mi", "limit": "512Mi"},
+    "health_paths": {"startup": "/healthz", "readiness": "/readyz", "liveness": "/livez"},
+    "env": {"WORKERS": "2"},
+    "database": DatabaseSpec(
+        backup_retention_days=7, deletion_protection=False, final_snapshot=False
     ),
-)
+    "dashboard": '{"title": "Comments"}',
+    "metrics": {
+        "requests": "comments_http_requests_total",
+        "latency": "comments_http_request_duration_seconds",
+    },
+    "runbook_url": "https://example.test/RUNBOOK.md",
+}
+SPEC = AppSpec(**COMMENTS)
 
 
-def build(spec: AppSpec = SPEC, **platform: object) -> offline.Recording:
+def spec_with(**changes: object) -> AppSpec:
+    """The comments spec with some fields changed, validated again."""
+    return AppSpec(**{**COMMENTS, **changes})
+
+
+def build(
+    spec: AppSpec = SPEC, config: offline.StackConfig | None = None, **platform: object
+) -> offline.Recording:
     def program() -> None:
         provider = k8s.Provider("k8s", kubeconfig="{}")
         crds = pulumi.CustomResource("test:index:Crds", "crds", {})
@@ -71,7 +74,7 @@ def build(spec: AppSpec = SPEC, **platform: object) -> offline.Recording:
         pulumi.export("url", app.url)
         pulumi.export("namespace", app.namespace)
 
-    return offline.run_function(program)
+    return offline.run_function(program, config)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +187,7 @@ def test_autoscaler_owns_the_replica_count(comments):
 
 
 def test_fixed_replicas_need_no_autoscaler():
-    fixed = build(dataclasses.replace(SPEC, min_replicas=3, max_replicas=3, database=None))
+    fixed = build(spec_with(min_replicas=3, max_replicas=3, database=None))
     assert fixed.of_type(HPA) == []
     assert fixed.one(DEPLOYMENT).inputs["spec"]["replicas"] == 3
 
@@ -282,7 +285,7 @@ def test_database_is_private_encrypted_and_backed_up(comments):
 
 
 def test_production_database_keeps_a_final_snapshot_and_resists_deletion():
-    spec = dataclasses.replace(SPEC, database=DatabaseSpec())
+    spec = spec_with(database=DatabaseSpec())
     recording = build(spec)
     db = recording.one(RDS).inputs
     assert db["deletionProtection"] is True
@@ -312,14 +315,20 @@ def test_database_password_is_generated_url_safe_and_only_in_the_secret(comments
 
 
 def test_without_database_or_secret_env_there_is_no_secret():
-    plain = build(dataclasses.replace(SPEC, database=None))
+    plain = build(spec_with(database=None))
     assert plain.of_type(RDS) == [] and plain.of_type(SECRET) == []
     assert "envFrom" not in container(plain) or container(plain)["envFrom"] == []
 
 
 def test_secret_env_goes_to_the_secret_not_the_deployment():
-    spec = dataclasses.replace(SPEC, database=None, secret_env={"API_KEY": "s3cr3t-value"})
-    recording = build(spec)
+    # `pulumi config set --secret apiKey s3cr3t-value`; the spec names only the key.
+    config = offline.StackConfig(
+        project="test",
+        values={"aws:region": "us-east-1", "test:apiKey": "s3cr3t-value"},
+        secret_keys=["test:apiKey"],
+    )
+    spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
+    recording = build(spec, config)
     string_data = recording.one(SECRET).inputs["stringData"]
     assert "__secret__" in string_data
     assert offline.unwrap_secrets(string_data) == {"API_KEY": "s3cr3t-value"}
@@ -335,7 +344,7 @@ def test_dashboard_is_provisioned_for_the_grafana_sidecar(comments):
     config_map = comments.one("kubernetes:core/v1:ConfigMap").inputs
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(config_map["data"]["comments.json"]) == {"title": "Comments"}
-    no_dashboard = build(dataclasses.replace(SPEC, observability=Observability()))
+    no_dashboard = build(spec_with(dashboard=None))
     assert no_dashboard.of_type("kubernetes:core/v1:ConfigMap") == []
 
 
@@ -359,13 +368,8 @@ def test_alerts_cover_errors_latency_and_no_ready_replicas(comments):
 
 
 def test_alert_thresholds_come_from_the_spec():
-    observability = dataclasses.replace(
-        SPEC.observability,
-        alerts=dataclasses.replace(
-            SPEC.observability.alerts, error_ratio=0.01, p99_latency_seconds=0.25
-        ),
-    )
-    recording = build(dataclasses.replace(SPEC, observability=observability))
+    alerts = {"error_ratio": 0.01, "p99_latency_seconds": 0.25}
+    recording = build(spec_with(alerts=alerts))
     rules = recording.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs
     exprs = " ".join(r["expr"] for r in rules["spec"]["groups"][0]["rules"])
     assert "> 0.01" in exprs and "> 0.25" in exprs
@@ -412,7 +416,7 @@ def test_comments_dashboard_shows_rate_errors_latency_replicas_and_db_connection
 
 
 def test_an_app_built_by_the_stack_runs_its_image_by_digest():
-    built = build(dataclasses.replace(SPEC, image="", build="apps/comments"))
+    built = build(spec_with(image="", build="apps/comments"))
     app = built.one("app-platform:app:App")
     app_image = built.one("app-platform:image:AppImage")
     assert app_image.parent == app.urn
@@ -433,5 +437,64 @@ def test_an_app_named_by_image_builds_nothing(comments):
     [("", None), ("ghcr.io/app-platform/comments:1.0.0", "apps/comments")],
 )
 def test_an_app_needs_exactly_one_image_source(image, build_dir):
-    with pytest.raises(ValueError, match="expected exactly one, a pinned image reference or a"):
-        build(dataclasses.replace(SPEC, image=image, build=build_dir))
+    with pytest.raises(OptionsError, match="expected exactly one of image"):
+        spec_with(image=image, build=build_dir)
+
+
+def test_container_user_command_and_args_come_from_the_spec():
+    spec = spec_with(run_as_user=2000, command=["gunicorn"], args=["app:main", "-w", "2"])
+    recording = build(spec)
+    app = container(recording)
+    assert (app["command"], app["args"]) == (["gunicorn"], ["app:main", "-w", "2"])
+    assert app["securityContext"]["runAsUser"] == app["securityContext"]["runAsGroup"] == 2000
+    pod = recording.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] == 2000
+
+
+def test_without_command_the_image_entrypoint_runs(comments):
+    assert "command" not in container(comments) and "args" not in container(comments)
+
+
+def test_platform_env_fills_in_platform_values():
+    spec = spec_with(platform_env={"PUBLIC_URL": "url", "PG_URL": "databaseUrl", "NS": "namespace"})
+    recording = build(spec)
+    env = {item["name"]: item.get("value") for item in container(recording)["env"]}
+    assert env["PUBLIC_URL"] == "http://comments.example.test"
+    assert env["NS"] == "comments" and env["PORT"] == "8000"
+    # The database URL is a secret: it goes to the Secret under both names, never the env.
+    assert "PG_URL" not in env and "DATABASE_URL" not in env
+    secret = offline.unwrap_secrets(recording.one(SECRET).inputs["stringData"])
+    assert set(secret) == {"DATABASE_URL", "PG_URL"} and secret["PG_URL"] == secret["DATABASE_URL"]
+
+
+def test_a_secret_env_key_missing_from_the_stack_config_is_named():
+    spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
+    with pytest.raises(Exception, match="apiKey"):
+        build(spec)
+
+
+def test_every_new_container_field_is_valid_kubernetes():
+    """command, args, runAsUser and platform values render to a Deployment the cluster's API
+    accepts (strict: an unknown field is an error)."""
+    spec = spec_with(
+        run_as_user=2000,
+        command=["gunicorn"],
+        args=["app:main"],
+        platform_env={"PUBLIC_URL": "url", "PG_URL": "databaseUrl"},
+    )
+    deployment = render.manifest(build(spec).one(DEPLOYMENT))
+    assert schema_errors(deployment) == []
+
+
+def test_a_missing_secret_stops_the_app_before_any_of_its_resources():
+    recording = offline.Recording(project="test", stack="test")
+    spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
+
+    def program() -> None:
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        refs = PlatformRefs(provider=provider, gateway_name="g", gateway_namespace="e", domain="d")
+        App("platform-dev-comments", AppArgs(spec, refs, "platform-dev"))
+
+    with pytest.raises(Exception, match="apiKey"):
+        offline.run_function(program, recording=recording)
+    assert [r.type for r in recording.resources] == ["pulumi:providers:kubernetes"]

@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from app_platform import config, offline, preflight
+from app_platform.apps.spec import APP_KEYS
+from app_platform.database import DatabaseSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
@@ -67,10 +69,10 @@ def test_dev_stack_runs_the_comments_api_on_postgres_autoscaled_2_to_6():
     assert (app.build, app.image) == ("apps/comments", "")
     assert (app.min_replicas, app.max_replicas) == (2, 6)
     assert app.port == 8000
-    assert app.health.readiness == "/readyz" and app.health.liveness == "/healthz"
+    assert app.health_paths.readiness == "/readyz" and app.health_paths.liveness == "/healthz"
     assert app.database is not None and app.database.backup_retention_days >= 1
-    assert json.loads(app.observability.dashboard_json)["title"] == "Comments API"
-    assert app.observability.requests_metric == "comments_http_requests_total"
+    assert json.loads(app.dashboard)["title"] == "Comments API"
+    assert app.metrics.requests == "comments_http_requests_total"
 
 
 def test_no_apps_is_a_valid_platform_stack():
@@ -215,6 +217,27 @@ def test_a_second_app_is_only_a_config_entry():
             "'apps.comments.alerts.p99LatencySeconds' = 0 is not valid",
         ),
         (comments(runbookUrl="http://wiki/runbook"), "expected an https:// URL"),
+        # what the container runs, as whom, with which secrets and platform values
+        (comments(runAsUser=0), "'apps.comments.runAsUser' = 0 is not valid: expected a whole"),
+        (comments(command="gunicorn app:main"), "'apps.comments.command' = \"gunicorn app:main\""),
+        (
+            comments(secretEnv={"API_TOKEN": 42}),
+            "'apps.comments.secretEnv' = {\"API_TOKEN\": 42} is not valid: expected a map of "
+            "variable names to keys of secret stack config values",
+        ),
+        (
+            comments(platformEnv={"SITE": "website"}),
+            '\'apps.comments.platformEnv\' = {"SITE": "website"} is not valid: expected a map',
+        ),
+        (
+            comments(database=False, platformEnv={"PG": "databaseUrl"}),
+            '\'apps.comments.platformEnv\' = {"PG": "databaseUrl"} is not valid: expected '
+            "databaseUrl only with a database",
+        ),
+        (
+            comments(env={"URL": "x"}, platformEnv={"URL": "url"}),
+            "expected each variable in one of env, secretEnv and platformEnv only",
+        ),
     ],
 )
 def test_each_app_mistake_names_key_value_and_what_is_accepted(apps, expected):
@@ -228,9 +251,25 @@ def test_all_app_mistakes_are_reported_at_once():
     assert "apps.comments.minReplicas" in message
 
 
+def test_new_app_keys_reach_the_spec():
+    (app,) = parse_apps(
+        comments(
+            runAsUser=2000,
+            command=["gunicorn"],
+            args=["app:main"],
+            secretEnv={"API_TOKEN": "commentsApiToken"},
+            platformEnv={"PUBLIC_URL": "url"},
+        )
+    )
+    assert (app.run_as_user, app.command, app.args) == (2000, ("gunicorn",), ("app:main",))
+    # Only the key is in the config; the value is read as a secret when the app is built.
+    assert app.secret_env == {"API_TOKEN": "commentsApiToken"}
+    assert app.platform_env == {"PUBLIC_URL": "url"}
+
+
 def test_database_can_be_switched_on_with_defaults_or_off():
     (on,) = parse_apps(comments(database=True))
-    assert on.database == config.DatabaseSpec()
+    assert on.database == DatabaseSpec()
     assert on.database.deletion_protection and on.database.final_snapshot
     (off,) = parse_apps(comments(database=False))
     assert off.database is None
@@ -267,7 +306,7 @@ def test_every_app_key_is_described_in_pulumi_yaml_and_the_readme():
     description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["apps"]
     readme = (ROOT / "README.md").read_text()
     apps_table = readme.split("## Apps on the platform", 1)[1].split("\n### ", 1)[0]
-    for key in config.APP_KEYS:
+    for key in APP_KEYS:
         assert re.search(rf"\b{key}\b", description["description"]), key
         assert re.search(rf"`{key}\b", apps_table), key
 

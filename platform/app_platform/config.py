@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 
@@ -27,16 +26,15 @@ from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observabilit
 from app_platform.cluster import NodeGroupArgs
 from app_platform.database import DatabaseSpec
 from app_platform.image import context_problem
+from app_platform.network import NetworkOptions
+from app_platform.options import Options, OptionsError
+
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 # EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
 # 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
 # when it leaves standard support, and add a new one once the charts list it.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
-NAT_MODES = ("single", "perAz")
-# EKS needs subnets in at least two zones for its control plane network interfaces.
-MIN_AVAILABILITY_ZONES = 2
-# The smallest subnet AWS accepts; a Network Load Balancer also needs 8 free addresses in it.
-SMALLEST_SUBNET_PREFIX = 28
 MIN_SPOT_INSTANCE_TYPES = 3
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # `<name>-<stack>` starts every resource name, and AWS caps some of them: a node group name
@@ -63,14 +61,6 @@ MIN_PASSWORD_LENGTH = 12
 
 class ConfigError(pulumi.RunError):
     """Raised with every configuration mistake found, one per line; Pulumi prints it cleanly."""
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    cidr: str
-    availability_zones: tuple[str, ...]
-    nat_mode: str
-    flow_logs: bool
 
 
 @dataclass(frozen=True)
@@ -111,7 +101,9 @@ class PlatformSettings:
     name: str
     stack: str
     region: str
-    network: NetworkSettings
+    # The region's zones the network spreads over (as many as it asks for), in order.
+    availability_zones: tuple[str, ...]
+    network: NetworkOptions
     cluster: ClusterSettings
     edge: EdgeSettings
     gitops: GitOpsSettings
@@ -288,23 +280,15 @@ def _is_cidr(value: str) -> bool:
     return True
 
 
-def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
-    """Split the VPC into one private and one public subnet per zone.
-
-    The first half of the VPC holds the private subnets, where nodes and pods live (the VPC CNI
-    gives every pod a VPC address, so they need the room); the second half holds public subnets
-    a quarter of that size, enough for NAT gateways and load balancers.
-    """
-    vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
-    per_zone_bits = math.ceil(math.log2(zone_count)) if zone_count > 1 else 0
-    private_prefix = vpc.prefixlen + 1 + per_zone_bits
-    public_prefix = private_prefix + 2
-    if public_prefix > SMALLEST_SUBNET_PREFIX:
-        raise ValueError(f"public subnets would be /{public_prefix}")
-    private_half, public_half = vpc.subnets(prefixlen_diff=1)
-    private = list(private_half.subnets(new_prefix=private_prefix))[:zone_count]
-    public = list(public_half.subnets(new_prefix=public_prefix))[:zone_count]
-    return [str(s) for s in private], [str(s) for s in public]
+def _component(check: _Checker, model: type[OptionsT]) -> OptionsT | None:
+    """One component's part of the config, validated by the component's own options model;
+    its problems join every other key's, named by config key."""
+    raw = {key: check.raw[key] for key in model.config_keys() if check.raw.get(key) is not None}
+    try:
+        return model.from_config(raw)
+    except OptionsError as error:
+        check.errors += [f"config {problem}" for problem in error.problems]
+        return None
 
 
 def _check_sizes(check: _Checker, keys: tuple[str, str, str]) -> tuple[int, int, int]:
@@ -379,26 +363,14 @@ def parse(
     environment = environment or preflight.Environment()
     check = _Checker(raw)
     name = _check_name(check, stack)
-    zone_count = check.integer("availabilityZoneCount", MIN_AVAILABILITY_ZONES, 16)
+    network = _component(check, NetworkOptions)
+    zone_count = network.availability_zone_count if network else 0
     if len(zones) < zone_count:
         check.fail(
             "availabilityZoneCount",
             zone_count,
             f"at most {len(zones)}, the zones region {region} has ({', '.join(zones)})",
         )
-    vpc_cidr = check.string("vpcCidr", _is_cidr, "an IPv4 network in CIDR form, e.g. 10.0.0.0/16")
-    if _is_cidr(vpc_cidr) and len(zones) >= zone_count >= MIN_AVAILABILITY_ZONES:
-        try:
-            subnet_plan(vpc_cidr, zone_count)
-        except ValueError as why:
-            check.fail(
-                "vpcCidr",
-                vpc_cidr,
-                f"a network large enough for {zone_count} private and {zone_count} public "
-                f"subnets of /{SMALLEST_SUBNET_PREFIX} or larger ({why}); try a /16 to /22",
-            )
-    nat_mode = check.string("natGateways", lambda v: v in NAT_MODES, " or ".join(NAT_MODES))
-    flow_logs = check.boolean("vpcFlowLogs")
 
     version = check.string(
         "kubernetesVersion",
@@ -443,7 +415,8 @@ def parse(
         name=name,
         stack=stack,
         region=region,
-        network=NetworkSettings(vpc_cidr, tuple(zones[:zone_count]), nat_mode, flow_logs),
+        availability_zones=tuple(zones[:zone_count]),
+        network=network,
         cluster=ClusterSettings(
             kubernetes_version=version,
             public_access_cidrs=tuple(cidrs),

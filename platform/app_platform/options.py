@@ -14,13 +14,15 @@ config key and the same sentence names the key instead: `'natGateways' = "perAZ"
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 # How pydantic's error types read in this project's voice; `{…}` fields come from the error's
 # context. Types not listed keep pydantic's own sentence.
@@ -130,16 +132,26 @@ class Options(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            secret = [
-                key
-                for name, info in type(self).model_fields.items()
-                if _is_secret(info)
-                for key in (name, info.alias)
-                if key
-            ]
             raise OptionsError(
-                problems(error, secret_fields=secret), f"invalid {type(self).__name__}"
+                problems(error, secret_fields=type(self)._secret_keys()),
+                f"invalid {type(self).__name__}",
             ) from None
+
+    @classmethod
+    def _secret_keys(cls) -> list[str]:
+        """Names and config keys of the fields whose values are never echoed."""
+        return [
+            key
+            for name, info in cls.model_fields.items()
+            if _is_secret(info)
+            for key in (name, info.alias)
+            if key
+        ]
+
+    @classmethod
+    def config_keys(cls) -> tuple[str, ...]:
+        """The stack config keys this model reads (its fields' aliases)."""
+        return tuple(info.alias or name for name, info in cls.model_fields.items())
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], *, prefix: str = "") -> Self:
@@ -148,5 +160,63 @@ class Options(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            found = [_under(prefix, problem) for problem in problems(error)]
+            found = [
+                _under(prefix, problem)
+                for problem in problems(error, secret_fields=cls._secret_keys())
+            ]
             raise OptionsError(found, "invalid stack configuration") from None
+
+
+# Stack config hands every value over as a string ("3", "true", '["a"]'); code hands plain
+# values. These types take both, strictly (pydantic's own lax bool would take "yes"), and say
+# what they accept in the project's words.
+
+
+def _config_bool(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _config_list(value: Any) -> Any:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)
+
+
+ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
+StringList = Annotated[tuple[str, ...], BeforeValidator(_config_list)]
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An int from `low` to `high`, from code or as config's string ("3")."""
+
+    def parse(value: Any) -> int:
+        parsed = value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            parsed = int(value)
+        if isinstance(parsed, bool) or not isinstance(parsed, int) or not low <= parsed <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return parsed
+
+    return Annotated[int, BeforeValidator(parse)]
+
+
+def one_of(values: Iterable[str], accepted: str | None = None) -> Any:
+    """A string among `values`; the message lists them ("single or perAz") unless `accepted`."""
+    allowed = tuple(values)
+    expected = accepted or " or ".join(allowed)
+
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]

@@ -24,13 +24,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     prefix = settings.prefix
     network = Network(
         prefix,
-        NetworkArgs(
-            cidr=settings.network.cidr,
-            availability_zones=settings.network.availability_zones,
-            nat_mode=settings.network.nat_mode,
-            flow_logs=settings.network.flow_logs,
-            cluster_name=prefix,
-        ),
+        NetworkArgs(settings.network, settings.availability_zones, cluster_name=prefix),
     )
 
     cluster = Cluster(

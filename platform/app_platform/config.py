@@ -10,11 +10,11 @@ this module only says what is *valid*, never what is *default*.
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,29 +23,20 @@ import pulumi
 from app_platform import preflight
 from app_platform.alerting import AlertReceivers
 from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
-from app_platform.cluster import NodeGroupArgs
+from app_platform.cluster import ClusterOptions
 from app_platform.database import DatabaseSpec
 from app_platform.image import context_problem
 from app_platform.network import NetworkOptions
-from app_platform.options import Options, OptionsError
+from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
-# EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
-# 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
-# when it leaves standard support, and add a new one once the charts list it.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
-MIN_SPOT_INSTANCE_TYPES = 3
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # `<name>-<stack>` starts every resource name, and AWS caps some of them: a node group name
 # prefix takes 37 characters (`<prefix>-system-`), an IAM role 64 (`<prefix>-load-balancer-
 # controller` plus Pulumi's 8-character suffix). Lowercase only: RDS and S3 fold case.
 MAX_PREFIX_LENGTH = 29
 STACK_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-INSTANCE_TYPE_PATTERN = re.compile(
-    r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9]+)$"
-)
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # A DNS name of at least two labels; hosts become `<app>.<domain>`.
 DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 CERTIFICATE_ARN_PATTERN = re.compile(
@@ -61,16 +52,6 @@ MIN_PASSWORD_LENGTH = 12
 
 class ConfigError(pulumi.RunError):
     """Raised with every configuration mistake found, one per line; Pulumi prints it cleanly."""
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    kubernetes_version: str
-    public_access_cidrs: tuple[str, ...]
-    admin_role_arns: tuple[str, ...]
-    spot: NodeGroupArgs
-    system: NodeGroupArgs
-    node_disk_size_gib: int
 
 
 @dataclass(frozen=True)
@@ -104,7 +85,7 @@ class PlatformSettings:
     # The region's zones the network spreads over (as many as it asks for), in order.
     availability_zones: tuple[str, ...]
     network: NetworkOptions
-    cluster: ClusterSettings
+    cluster: ClusterOptions
     edge: EdgeSettings
     gitops: GitOpsSettings
     observability: ObservabilitySettings
@@ -272,55 +253,70 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
-def _is_cidr(value: str) -> bool:
-    try:
-        ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        return False
-    return True
+# Config keys that fill a nested part of a component's options: key -> (field alias, alias).
+NESTED_KEYS: dict[str, tuple[str, str]] = {
+    "spotInstanceTypes": ("spot", "instanceTypes"),
+    "spotMinSize": ("spot", "minSize"),
+    "spotDesiredSize": ("spot", "desiredSize"),
+    "spotMaxSize": ("spot", "maxSize"),
+}
 
 
 def _component(check: _Checker, model: type[OptionsT]) -> OptionsT | None:
     """One component's part of the config, validated by the component's own options model;
     its problems join every other key's, named by config key."""
-    raw = {key: check.raw[key] for key in model.config_keys() if check.raw.get(key) is not None}
+    raw = _component_values(check.raw, model)
     try:
         return model.from_config(raw)
     except OptionsError as error:
-        check.errors += [f"config {problem}" for problem in error.problems]
+        check.errors += [_config_problem(problem, model, raw) for problem in error.problems]
         return None
 
 
-def _check_sizes(check: _Checker, keys: tuple[str, str, str]) -> tuple[int, int, int]:
-    min_key, desired_key, max_key = keys
-    sizes = (
-        check.integer(min_key, 0, 100),
-        check.integer(desired_key, 0, 100),
-        check.integer(max_key, 1, 100),
-    )
-    if not sizes[0] <= sizes[1] <= sizes[2]:
-        check.errors.append(
-            f"config '{min_key}' = {sizes[0]}, '{desired_key}' = {sizes[1]}, '{max_key}' = "
-            f"{sizes[2]} are not valid: expected {min_key} <= {desired_key} <= {max_key}"
-        )
-    return sizes
+def _decoded(key: str, value: Any) -> Any:
+    """Pulumi stores arrays and objects as JSON text; the models take them as data."""
+    if KEYS.get(key) in ("array", "object") and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
 
 
-def _check_instance_types(check: _Checker, key: str, types: list[str], minimum: int) -> None:
-    if len(set(types)) < minimum:
-        check.fail(key, types, f"at least {minimum} different instance types of one size")
-        return
-    parsed = [INSTANCE_TYPE_PATTERN.match(t) for t in types]
-    if not all(parsed):
-        check.fail(key, types, "instance type names such as m6i.large")
-        return
-    sizes = {m["size"] for m in parsed if m}
-    if len(sizes) > 1:
-        check.fail(key, types, f"instance types of one size, got sizes {sorted(sizes)}")
-    # Nodes run x86_64 AL2023 images; Graviton families (m7g, c6gn, ...) need ARM images.
-    arm = [t for t, m in zip(types, parsed, strict=True) if m and "g" in m["attributes"]]
-    if arm:
-        check.fail(key, types, f"x86_64 instance types (no Graviton: {arm})")
+def _component_values(raw: Mapping[str, Any], model: type[Options]) -> dict[str, Any]:
+    """The model's keys that are set, by alias; nested parts start from the field's default,
+    so setting one key of a group (spotMaxSize) keeps the others."""
+    values = {
+        key: _decoded(key, raw[key]) for key in model.config_keys() if raw.get(key) is not None
+    }
+    for key, (group, alias) in NESTED_KEYS.items():
+        if group in model.config_keys() and raw.get(key) is not None:
+            default = model.model_fields[group].default
+            part = values.setdefault(group, default.model_dump(by_alias=True))
+            part[alias] = _decoded(key, raw[key])
+    return values
+
+
+def _config_problem(problem: Problem, model: type[Options], raw: Mapping[str, Any]) -> str:
+    """The sentence for one problem, named by config key. A rule across a nested group's
+    fields (spot sizes in order) names each of the group's keys, with its value."""
+    where = problem.where
+    keys = {f"{group}.{alias}": key for key, (group, alias) in NESTED_KEYS.items()}
+    if where in keys:
+        return f"config {replace(problem, where=keys[where])}"
+    group = {key: alias for key, (part, alias) in NESTED_KEYS.items() if part == where}
+    if not group:
+        return f"config {problem}"
+    nested = model.model_fields[where].annotation
+    accepted = problem.accepted
+    shown = []
+    for key, alias in group.items():
+        name = next(n for n, info in nested.model_fields.items() if info.alias == alias)
+        if name in accepted:
+            accepted = accepted.replace(name, key)
+            value = raw[where][alias]
+            if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+                value = int(value)  # as the model reads it: "5" is the number 5
+            shown.append(f"'{key}' = {json.dumps(value)}")
+    return f"config {', '.join(shown)} are not valid: expected {accepted}"
 
 
 def _check_name(check: _Checker, stack: str) -> str:
@@ -372,39 +368,8 @@ def parse(
             f"at most {len(zones)}, the zones region {region} has ({', '.join(zones)})",
         )
 
-    version = check.string(
-        "kubernetesVersion",
-        lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
-        f"one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)} (EKS standard support)",
-    )
-    cidrs = check.string_list("publicAccessCidrs")
-    if check.raw.get("publicAccessCidrs") is not None and (
-        not cidrs or not all(map(_is_cidr, cidrs))
-    ):
-        check.fail(
-            "publicAccessCidrs",
-            cidrs,
-            "a non-empty list of IPv4 CIDRs allowed to reach the public API endpoint, "
-            'e.g. ["203.0.113.7/32"]',
-        )
-    admins = check.string_list("adminRoleArns")
-    bad_arns = [a for a in admins if not ROLE_ARN_PATTERN.fullmatch(a)]
-    if bad_arns:
-        check.fail("adminRoleArns", admins, f"IAM role ARNs (not: {bad_arns})")
-    _check_creator(check, admins, environment.caller_arn)
-
-    spot_types = check.string_list("spotInstanceTypes")
-    if check.raw.get("spotInstanceTypes") is not None:
-        _check_instance_types(check, "spotInstanceTypes", spot_types, MIN_SPOT_INSTANCE_TYPES)
-    spot = NodeGroupArgs(
-        tuple(spot_types), *_check_sizes(check, ("spotMinSize", "spotDesiredSize", "spotMaxSize"))
-    )
-    system_type = check.string(
-        "systemInstanceType", INSTANCE_TYPE_PATTERN.fullmatch, "an instance type such as t3.large"
-    )
-    system_count = check.integer("systemNodeCount", 1, 10)
-    system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
-    disk = check.integer("nodeDiskSizeGib", 20, 1000)
+    cluster = _component(check, ClusterOptions)
+    _check_creator(check, cluster.admin_role_arns if cluster else (), environment.caller_arn)
 
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
@@ -417,14 +382,7 @@ def parse(
         region=region,
         availability_zones=tuple(zones[:zone_count]),
         network=network,
-        cluster=ClusterSettings(
-            kubernetes_version=version,
-            public_access_cidrs=tuple(cidrs),
-            admin_role_arns=tuple(admins),
-            spot=spot,
-            system=system,
-            node_disk_size_gib=disk,
-        ),
+        cluster=cluster,
         edge=edge,
         gitops=gitops,
         observability=observability,

@@ -29,6 +29,15 @@ DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_ZONE_COUNT = 3
 
 
+def is_ipv4_network(value: object) -> bool:
+    """Whether `value` is an IPv4 network in CIDR form (no host bits set)."""
+    try:
+        ipaddress.IPv4Network(value, strict=True)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
     """Split the VPC into one private and one public subnet per zone.
 
@@ -80,10 +89,8 @@ class NetworkOptions(Options):
     @field_validator("cidr", mode="before")
     @classmethod
     def _fits_the_zones(cls, value: object, info: ValidationInfo) -> str:
-        try:
-            ipaddress.IPv4Network(value, strict=True)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ValueError("expected an IPv4 network in CIDR form, e.g. 10.0.0.0/16") from None
+        if not is_ipv4_network(value):
+            raise ValueError("expected an IPv4 network in CIDR form, e.g. 10.0.0.0/16")
         zones = info.data.get("availability_zone_count")
         if zones is not None:
             try:

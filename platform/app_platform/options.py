@@ -18,11 +18,12 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Self
 
 import pulumi
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 # How pydantic's error types read in this project's voice; `{…}` fields come from the error's
 # context. Types not listed keep pydantic's own sentence.
@@ -116,6 +117,22 @@ def _under(prefix: str, problem: Problem) -> Problem:
     return Problem(where, problem.value, problem.accepted, problem.secret)
 
 
+# Set while options are validated from stack config, whose problems name config keys.
+_FROM_CONFIG: ContextVar[bool] = ContextVar("options_from_config", default=False)
+
+
+def _field_path(model: type[BaseModel], where: str) -> str:
+    """`where` by field names: pydantic names a missing field by its alias (the config key),
+    which code that builds options does not use."""
+    names = []
+    for part in where.split("."):
+        fields = getattr(model, "model_fields", {})
+        name = next((n for n, info in fields.items() if info.alias == part), part)
+        names.append(name)
+        model = getattr(fields.get(name), "annotation", None)
+    return ".".join(names)
+
+
 def _is_secret(field: Any) -> bool:
     """Fields marked `Field(json_schema_extra={"secret": True})` are never echoed."""
     return bool((field.json_schema_extra or {}).get("secret"))
@@ -132,8 +149,11 @@ class Options(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
+            found = problems(error, secret_fields=type(self)._secret_keys())
+            if not _FROM_CONFIG.get():
+                found = [replace(p, where=_field_path(type(self), p.where)) for p in found]
             raise OptionsError(
-                problems(error, secret_fields=type(self)._secret_keys()),
+                found,
                 f"invalid {type(self).__name__}",
             ) from None
 
@@ -157,6 +177,7 @@ class Options(BaseModel):
     def from_config(cls, raw: Mapping[str, Any], *, prefix: str = "") -> Self:
         """Validate values keyed by config key (the aliases); problems name those keys, under
         `prefix` (e.g. `apps.comments`)."""
+        token = _FROM_CONFIG.set(True)
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
@@ -165,6 +186,8 @@ class Options(BaseModel):
                 for problem in problems(error, secret_fields=cls._secret_keys())
             ]
             raise OptionsError(found, "invalid stack configuration") from None
+        finally:
+            _FROM_CONFIG.reset(token)
 
 
 # Stack config hands every value over as a string ("3", "true", '["a"]'); code hands plain
@@ -220,3 +243,13 @@ def one_of(values: Iterable[str], accepted: str | None = None) -> Any:
         return value
 
     return Annotated[str, BeforeValidator(check)]
+
+
+def checked(where: str, kind: Any, value: Any, owner: str) -> Any:
+    """`value` validated as the annotated type `kind`, for arguments that are not an options
+    model (a component's Args): the same sentence, naming `where`, as a model would give."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as error:
+        found = [_under(where, problem) for problem in problems(error)]
+        raise OptionsError(found, f"invalid {owner}") from None

@@ -30,17 +30,12 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     cluster = Cluster(
         prefix,
         ClusterArgs(
+            settings.cluster,
             cluster_name=prefix,
-            kubernetes_version=settings.cluster.kubernetes_version,
+            region=settings.region,
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids,
-            public_access_cidrs=settings.cluster.public_access_cidrs,
-            admin_role_arns=settings.cluster.admin_role_arns,
-            spot=settings.cluster.spot,
-            system=settings.cluster.system,
-            node_disk_size_gib=settings.cluster.node_disk_size_gib,
-            region=settings.region,
             egress_ready=network.egress_ready,
         ),
     )

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from app_platform import config, offline, preflight
+from app_platform.cluster import MIN_SPOT_INSTANCE_TYPES
 from app_platform.network import subnet_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +17,7 @@ def test_dev_defaults_are_valid(parse_config):
     settings = parse_config()
     assert settings.prefix == "platform-dev"
     assert settings.availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
-    assert len(settings.cluster.spot.instance_types) >= config.MIN_SPOT_INSTANCE_TYPES
+    assert len(settings.cluster.spot.instance_types) >= MIN_SPOT_INSTANCE_TYPES
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from app_platform.alerting import AlertReceivers
 from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
 from app_platform.cluster import ClusterOptions
 from app_platform.database import DatabaseSpec
+from app_platform.gitops import GitOpsOptions
 from app_platform.image import context_problem
 from app_platform.network import NetworkOptions
 from app_platform.options import Options, OptionsError, Problem
@@ -42,9 +43,6 @@ DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\
 CERTIFICATE_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
 )
-GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
-GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-GIT_REVISION_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 # Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
 RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
 MIN_PASSWORD_LENGTH = 12
@@ -58,15 +56,6 @@ class ConfigError(pulumi.RunError):
 class EdgeSettings:
     domain: str
     certificate_arn: str | None
-
-
-@dataclass(frozen=True)
-class GitOpsSettings:
-    repo_url: str
-    path: str
-    revision: str
-    # None: generate one (exported as a secret output).
-    admin_password: str | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +76,7 @@ class PlatformSettings:
     network: NetworkOptions
     cluster: ClusterOptions
     edge: EdgeSettings
-    gitops: GitOpsSettings
+    gitops: GitOpsOptions
     observability: ObservabilitySettings
     # The apps this stack runs on the platform (the `apps` map), sorted by name.
     apps: tuple[AppSpec, ...] = ()
@@ -403,22 +392,19 @@ def _check_creator(check: _Checker, admins: Sequence[str], caller: str | None) -
         )
 
 
-def _check_repo_url(check: _Checker, origin: preflight.GitOrigin) -> str:
-    """`gitopsRepoUrl`, or when it is empty, the checkout's own origin."""
-    if check.raw.get("gitopsRepoUrl") not in (None, ""):
-        return check.string(
-            "gitopsRepoUrl",
-            GIT_URL_PATTERN.fullmatch,
-            "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)",
-        )
+def _check_gitops(check: _Checker, origin: preflight.GitOrigin) -> GitOpsOptions | None:
+    """GitOps' keys; an empty `gitopsRepoUrl` means the checkout's own origin."""
+    gitops = _component(check, GitOpsOptions)
+    if gitops is None or gitops.repo_url:
+        return gitops
     if origin.url is None:
         check.errors.append(
             f"config 'gitopsRepoUrl' is empty, which means this checkout's git origin, and "
             f"{origin.problem}: set gitopsRepoUrl to the URL of a repository Argo CD can read "
             "(pulumi config set gitopsRepoUrl https://github.com/<owner>/<repo>.git)"
         )
-        return ""
-    return origin.url
+        return None
+    return gitops.model_copy(update={"repo_url": origin.url})
 
 
 def _optional_password(check: _Checker, key: str) -> str | None:
@@ -437,7 +423,7 @@ def _optional_password(check: _Checker, key: str) -> str | None:
 
 def _check_addons(
     check: _Checker, region: str, origin: preflight.GitOrigin
-) -> tuple[EdgeSettings, GitOpsSettings, ObservabilitySettings]:
+) -> tuple[EdgeSettings, GitOpsOptions | None, ObservabilitySettings]:
     domain = check.string(
         "domain",
         DOMAIN_PATTERN.fullmatch,
@@ -458,15 +444,7 @@ def _check_addons(
                 certificate,
                 f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
             )
-    repo_url = _check_repo_url(check, origin)
-    path = check.string(
-        "gitopsPath",
-        lambda v: GIT_PATH_PATTERN.fullmatch(v) is not None and ".." not in v.split("/"),
-        "a directory inside the repository, relative, without '..' (e.g. gitops/apps)",
-    )
-    revision = check.string(
-        "gitopsRevision", GIT_REVISION_PATTERN.fullmatch, "a branch, tag or commit (e.g. main)"
-    )
+    gitops = _check_gitops(check, origin)
     retention = check.string(
         "prometheusRetention",
         RETENTION_PATTERN.fullmatch,
@@ -475,7 +453,7 @@ def _check_addons(
     volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
     return (
         EdgeSettings(domain, certificate if isinstance(certificate, str) else None),
-        GitOpsSettings(repo_url, path, revision, _optional_password(check, "argocdAdminPassword")),
+        gitops,
         ObservabilitySettings(
             retention,
             volume,

@@ -253,3 +253,40 @@ def checked(where: str, kind: Any, value: Any, owner: str) -> Any:
     except ValidationError as error:
         found = [_under(where, problem) for problem in problems(error)]
         raise OptionsError(found, f"invalid {owner}") from None
+
+
+def matching(
+    pattern: re.Pattern[str], accepted: str, *, also: Any = None, empty: bool = False
+) -> Any:
+    """A string matching `pattern` (and passing `also`, when given), or "" when `empty` says
+    so (an unset optional key); else "expected <accepted>"."""
+
+    def check(value: Any) -> str:
+        if empty and value == "":
+            return value
+        ok = isinstance(value, str) and pattern.fullmatch(value) and (also is None or also(value))
+        if not ok:
+            raise ValueError(f"expected {accepted}")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def password(min_length: int) -> Any:
+    """An optional secret: empty means "generate one". A Pulumi Output (from code) is checked by
+    whoever made it. Mark the field `json_schema_extra={"secret": True}` so it is never shown."""
+
+    def check(value: Any) -> Any:
+        if value in (None, "") or isinstance(value, pulumi.Output):
+            return value or None
+        if not isinstance(value, str) or len(value) < min_length:
+            raise ValueError(
+                f"expected at least {min_length} characters, or leave it unset to have one "
+                "generated"
+            )
+        return value
+
+    return Annotated[Any, BeforeValidator(check)]
+
+
+SECRET: dict[str, Any] = {"secret": True}

@@ -79,16 +79,13 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     gitops = GitOps(
         prefix,
         GitOpsArgs(
+            settings.gitops,
             provider=cluster.provider,
             domain=settings.edge.domain,
-            repo_url=settings.gitops.repo_url,
-            path=settings.gitops.path,
-            revision=settings.gitops.revision,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
             route_namespace_labels=edge.route_namespace_labels,
             scheme=edge.scheme,
-            admin_password=settings.gitops.admin_password,
             # After monitoring: Argo CD renders its ServiceMonitors only if their CRD exists.
             depends_on=[*edge.crds_ready, *observability.crds_ready],
         ),

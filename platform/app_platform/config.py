@@ -25,6 +25,7 @@ from app_platform.alerting import AlertReceivers
 from app_platform.app import AlertThresholds, AppSpec, HealthPaths, Observability, Resources
 from app_platform.cluster import ClusterOptions
 from app_platform.database import DatabaseSpec
+from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.image import context_problem
 from app_platform.network import NetworkOptions
@@ -38,11 +39,6 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # controller` plus Pulumi's 8-character suffix). Lowercase only: RDS and S3 fold case.
 MAX_PREFIX_LENGTH = 29
 STACK_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-# A DNS name of at least two labels; hosts become `<app>.<domain>`.
-DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-CERTIFICATE_ARN_PATTERN = re.compile(
-    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
-)
 # Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
 RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
 MIN_PASSWORD_LENGTH = 12
@@ -50,12 +46,6 @@ MIN_PASSWORD_LENGTH = 12
 
 class ConfigError(pulumi.RunError):
     """Raised with every configuration mistake found, one per line; Pulumi prints it cleanly."""
-
-
-@dataclass(frozen=True)
-class EdgeSettings:
-    domain: str
-    certificate_arn: str | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +65,7 @@ class PlatformSettings:
     availability_zones: tuple[str, ...]
     network: NetworkOptions
     cluster: ClusterOptions
-    edge: EdgeSettings
+    edge: EdgeOptions
     gitops: GitOpsOptions
     observability: ObservabilitySettings
     # The apps this stack runs on the platform (the `apps` map), sorted by name.
@@ -423,27 +413,11 @@ def _optional_password(check: _Checker, key: str) -> str | None:
 
 def _check_addons(
     check: _Checker, region: str, origin: preflight.GitOrigin
-) -> tuple[EdgeSettings, GitOpsOptions | None, ObservabilitySettings]:
-    domain = check.string(
-        "domain",
-        DOMAIN_PATTERN.fullmatch,
-        "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)",
-    )
-    certificate = check.raw.get("certificateArn") or None
-    if certificate is not None:
-        match = (
-            CERTIFICATE_ARN_PATTERN.fullmatch(certificate) if isinstance(certificate, str) else None
-        )
-        if not match:
-            check.fail(
-                "certificateArn", certificate, "an ACM certificate ARN, or empty for HTTP only"
-            )
-        elif match["region"] != region:
-            check.fail(
-                "certificateArn",
-                certificate,
-                f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
-            )
+) -> tuple[EdgeOptions | None, GitOpsOptions | None, ObservabilitySettings]:
+    edge = _component(check, EdgeOptions)
+    accepted = edge and certificate_region_problem(edge.certificate_arn, region)
+    if accepted:
+        check.fail("certificateArn", edge.certificate_arn, accepted)
     gitops = _check_gitops(check, origin)
     retention = check.string(
         "prometheusRetention",
@@ -452,7 +426,7 @@ def _check_addons(
     )
     volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
     return (
-        EdgeSettings(domain, certificate if isinstance(certificate, str) else None),
+        edge,
         gitops,
         ObservabilitySettings(
             retention,

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field
 
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS, service_account_role
+from app_platform.options import Options, OptionsError, Problem, matching
+
+DEFAULT_DOMAIN = "app-platform.test"
+# A DNS name of at least two labels; hosts become `<app>.<domain>`.
+DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+DOMAIN_ACCEPTED = "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)"
+CERTIFICATE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
+)
+CERTIFICATE_ACCEPTED = "an ACM certificate ARN, or empty for HTTP only"
 
 LBC_NAMESPACE = "kube-system"
 LBC_RELEASE = "aws-load-balancer-controller"
@@ -263,8 +275,38 @@ LOAD_BALANCER_CONTROLLER_POLICY = {
 }
 
 
+class EdgeOptions(Options):
+    """The hosts the platform serves and, optionally, the certificate it serves them with."""
+
+    domain: matching(DOMAIN_PATTERN, DOMAIN_ACCEPTED) = Field(
+        DEFAULT_DOMAIN,
+        alias="domain",
+        description="DNS domain of the platform's hosts: argocd.<domain>, grafana.<domain>, "
+        "hello.<domain>, comments.<domain>. A .test domain works through /etc/hosts (make "
+        "hosts); a real one needs CNAME/alias records to the load balancer.",
+    )
+    certificate_arn: matching(CERTIFICATE_ARN_PATTERN, CERTIFICATE_ACCEPTED, empty=True) = Field(
+        "",
+        alias="certificateArn",
+        description="ACM certificate (same region) for the domain's hosts; when set, the NLB "
+        "also serves HTTPS on 443, terminating TLS with it. Empty means HTTP only.",
+    )
+
+
+def certificate_region_problem(certificate_arn: str, region: str) -> str | None:
+    """What is accepted instead, when the certificate is not in the stack's region."""
+    match = CERTIFICATE_ARN_PATTERN.fullmatch(certificate_arn)
+    if match and match["region"] != region:
+        return f"a certificate in the stack's region {region} (an NLB uses only its own region's)"
+    return None
+
+
 @dataclass(frozen=True)
 class EdgeArgs:
+    """The options, and what comes from the cluster: its name, region, VPC, OIDC provider and
+    Kubernetes provider."""
+
+    options: EdgeOptions
     cluster_name: pulumi.Input[str]
     region: str
     vpc_id: pulumi.Input[str]
@@ -273,8 +315,14 @@ class EdgeArgs:
     provider: k8s.Provider
     # Resources to wait for before anything runs in the cluster (node groups, CoreDNS).
     nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
-    # An ACM certificate for the domain: the NLB terminates TLS on 443 with it.
-    certificate_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        arn = self.options.certificate_arn
+        accepted = certificate_region_problem(arn, self.region)
+        if accepted:
+            raise OptionsError(
+                [Problem("options.certificate_arn", arn, accepted)], "invalid EdgeArgs"
+            )
 
 
 class Edge(pulumi.ComponentResource):
@@ -303,7 +351,7 @@ class Edge(pulumi.ComponentResource):
         self.gateway_namespace = EG_NAMESPACE
         self.proxy_namespace = EG_NAMESPACE
         self.route_namespace_labels = {ROUTES_LABEL: ROUTES_LABEL_VALUE}
-        self.scheme = "https" if args.certificate_arn else "http"
+        self.scheme = "https" if args.options.certificate_arn else "http"
 
         self.load_balancer_controller = self._load_balancer_controller(name)
         namespace = k8s.core.v1.Namespace(
@@ -455,7 +503,7 @@ class Edge(pulumi.ComponentResource):
         listeners = [
             {"name": "http", "port": HTTP_PORT, "protocol": "HTTP", "allowedRoutes": allowed}
         ]
-        if self._args.certificate_arn:
+        if self._args.options.certificate_arn:
             # TLS ends at the NLB (ACM certificate); this listener gets the decrypted traffic of
             # port 443, so routes can tell it from plain HTTP.
             listeners.append(
@@ -516,9 +564,9 @@ class Edge(pulumi.ComponentResource):
         """
         ports = [_port("http", HTTP_PORT)]
         annotations = dict(NLB_ANNOTATIONS)
-        if self._args.certificate_arn:
+        if self._args.options.certificate_arn:
             ports.append(_port("https", HTTPS_PORT))
-            annotations[f"{_NLB}ssl-cert"] = self._args.certificate_arn
+            annotations[f"{_NLB}ssl-cert"] = self._args.options.certificate_arn
             annotations[f"{_NLB}ssl-ports"] = str(HTTPS_PORT)
         return k8s.core.v1.Service(
             f"{name}-load-balancer",

@@ -43,6 +43,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     edge = Edge(
         prefix,
         EdgeArgs(
+            settings.edge,
             cluster_name=cluster.cluster_name,
             region=settings.region,
             vpc_id=network.vpc_id,
@@ -50,7 +51,6 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             oidc_issuer=cluster.oidc_issuer,
             provider=cluster.provider,
             nodes_ready=cluster.nodes_ready,
-            certificate_arn=settings.edge.certificate_arn,
         ),
     )
 

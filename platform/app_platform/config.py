@@ -14,7 +14,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.image import context_problem
 from app_platform.network import NetworkOptions
+from app_platform.observability import ObservabilityOptions
 from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)
@@ -39,21 +40,10 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # controller` plus Pulumi's 8-character suffix). Lowercase only: RDS and S3 fold case.
 MAX_PREFIX_LENGTH = 29
 STACK_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-# Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
-RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
-MIN_PASSWORD_LENGTH = 12
 
 
 class ConfigError(pulumi.RunError):
     """Raised with every configuration mistake found, one per line; Pulumi prints it cleanly."""
-
-
-@dataclass(frozen=True)
-class ObservabilitySettings:
-    retention: str
-    volume_size_gib: int
-    grafana_admin_password: str | None
-    alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,9 @@ class PlatformSettings:
     cluster: ClusterOptions
     edge: EdgeOptions
     gitops: GitOpsOptions
-    observability: ObservabilitySettings
+    observability: ObservabilityOptions
+    # Where alerts go (the alert* keys); nothing set: nowhere.
+    alert_receivers: AlertReceivers
     # The apps this stack runs on the platform (the `apps` map), sorted by name.
     apps: tuple[AppSpec, ...] = ()
     # Set only for an app stack (see AppStackSettings); a platform stack has none.
@@ -351,6 +343,7 @@ def parse(
     _check_creator(check, cluster.admin_role_arns if cluster else (), environment.caller_arn)
 
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
+    alert_receivers = _check_alert_receivers(check)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -365,6 +358,7 @@ def parse(
         edge=edge,
         gitops=gitops,
         observability=observability,
+        alert_receivers=alert_receivers,
         apps=apps,
     )
 
@@ -397,44 +391,15 @@ def _check_gitops(check: _Checker, origin: preflight.GitOrigin) -> GitOpsOptions
     return gitops.model_copy(update={"repo_url": origin.url})
 
 
-def _optional_password(check: _Checker, key: str) -> str | None:
-    value = check.raw.get(key)
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or len(value) < MIN_PASSWORD_LENGTH:
-        # The value itself is a secret: say what is wrong without printing it.
-        check.errors.append(
-            f"config '{key}' = [secret] is not valid: expected at least {MIN_PASSWORD_LENGTH} "
-            "characters, or leave it unset to have one generated"
-        )
-        return None
-    return value
-
-
 def _check_addons(
     check: _Checker, region: str, origin: preflight.GitOrigin
-) -> tuple[EdgeOptions | None, GitOpsOptions | None, ObservabilitySettings]:
+) -> tuple[EdgeOptions | None, GitOpsOptions | None, ObservabilityOptions | None]:
     edge = _component(check, EdgeOptions)
     accepted = edge and certificate_region_problem(edge.certificate_arn, region)
     if accepted:
         check.fail("certificateArn", edge.certificate_arn, accepted)
     gitops = _check_gitops(check, origin)
-    retention = check.string(
-        "prometheusRetention",
-        RETENTION_PATTERN.fullmatch,
-        "a duration in hours, days, weeks or years, such as 15d",
-    )
-    volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
-    return (
-        edge,
-        gitops,
-        ObservabilitySettings(
-            retention,
-            volume,
-            _optional_password(check, "grafanaAdminPassword"),
-            _check_alert_receivers(check),
-        ),
-    )
+    return edge, gitops, _component(check, ObservabilityOptions)
 
 
 def _check_alert_receivers(check: _Checker) -> AlertReceivers:

@@ -18,7 +18,7 @@ from pydantic import Field
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
 from app_platform.observability import http_route_spec
-from app_platform.options import SECRET, Options, OptionsError, Problem, matching, password
+from app_platform.options import SECRET, AdminPassword, Options, OptionsError, Problem, matching
 
 NAMESPACE = "argocd"
 # Argo CD rejects sessions older than the password's mtime: a fixed time keeps sessions across
@@ -51,7 +51,6 @@ IN_CLUSTER = "https://kubernetes.default.svc"
 PLATFORM_CONFIG_MAP = "platform"
 DEFAULT_PATH = "gitops/apps"
 DEFAULT_REVISION = "main"
-MIN_PASSWORD_LENGTH = 12
 GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
 GIT_URL_ACCEPTED = "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)"
 GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
@@ -83,7 +82,7 @@ class GitOpsOptions(Options):
         alias="gitopsRevision",
         description="Branch, tag or commit of gitopsRepoUrl that Argo CD deploys.",
     )
-    admin_password: password(MIN_PASSWORD_LENGTH) = Field(
+    admin_password: AdminPassword = Field(
         None,
         alias="argocdAdminPassword",
         description="Argo CD admin password (set it with --secret); empty: one is generated and "

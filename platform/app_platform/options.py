@@ -290,3 +290,6 @@ def password(min_length: int) -> Any:
 
 
 SECRET: dict[str, Any] = {"secret": True}
+# Admin logins (Argo CD, Grafana) given by config: long enough not to be guessed.
+MIN_PASSWORD_LENGTH = 12
+AdminPassword = password(MIN_PASSWORD_LENGTH)

@@ -57,10 +57,9 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     observability = Observability(
         prefix,
         ObservabilityArgs(
+            settings.observability,
             provider=cluster.provider,
             domain=settings.edge.domain,
-            retention=settings.observability.retention,
-            volume_size_gib=settings.observability.volume_size_gib,
             block_storage=cluster.block_storage,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
@@ -68,8 +67,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             proxy_namespace=edge.proxy_namespace,
             proxy_labels=edge.proxy_labels,
             scheme=edge.scheme,
-            grafana_admin_password=settings.observability.grafana_admin_password,
-            alert_receivers=settings.observability.alert_receivers,
+            alert_receivers=settings.alert_receivers,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             depends_on=edge.crds_ready,

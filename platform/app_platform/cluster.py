@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pydantic import AfterValidator, Field, model_validator
 
 from app_platform.network import is_ipv4_network
-from app_platform.options import Options, StringList, one_of, whole_number
+from app_platform.options import Options, StringList, component_inputs, one_of, whole_number
 from app_platform.volumes import BlockStorage
 
 # EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
@@ -256,7 +256,16 @@ class Cluster(pulumi.ComponentResource):
     nodes_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:cluster:Cluster", name, None, opts)
+        super().__init__(
+            "app-platform:cluster:Cluster",
+            name,
+            {
+                **component_inputs(args.options),
+                "cluster_name": args.cluster_name,
+                "region": args.region,
+            },
+            opts,
+        )
         child = pulumi.ResourceOptions(parent=self)
 
         self.eks = self._control_plane(name, args, child)

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS, service_account_role
-from app_platform.options import Options, OptionsError, Problem, matching
+from app_platform.options import Options, OptionsError, Problem, component_inputs, matching
 
 DEFAULT_DOMAIN = "app-platform.test"
 # A DNS name of at least two labels; hosts become `<app>.<domain>`.
@@ -345,7 +345,16 @@ class Edge(pulumi.ComponentResource):
     crds_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:edge:Edge", name, None, opts)
+        super().__init__(
+            "app-platform:edge:Edge",
+            name,
+            {
+                **component_inputs(args.options),
+                "cluster_name": args.cluster_name,
+                "region": args.region,
+            },
+            opts,
+        )
         self._args = args
         self.gateway_name = f"{name}-public"
         self.gateway_namespace = EG_NAMESPACE

@@ -18,7 +18,15 @@ from pydantic import Field
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
 from app_platform.observability import http_route_spec
-from app_platform.options import SECRET, AdminPassword, Options, OptionsError, Problem, matching
+from app_platform.options import (
+    SECRET,
+    AdminPassword,
+    Options,
+    OptionsError,
+    Problem,
+    component_inputs,
+    matching,
+)
 
 NAMESPACE = "argocd"
 # Argo CD rejects sessions older than the password's mtime: a fixed time keeps sessions across
@@ -132,7 +140,12 @@ class GitOps(pulumi.ComponentResource):
     crds_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: GitOpsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:gitops:GitOps", name, None, opts)
+        super().__init__(
+            "app-platform:gitops:GitOps",
+            name,
+            {**component_inputs(args.options), "domain": args.domain},
+            opts,
+        )
         self._args = args
         self.namespace = NAMESPACE
         self.host = f"{ARGOCD_HOST}.{args.domain}"

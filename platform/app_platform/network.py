@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator
 from pydantic_core.core_schema import ValidationInfo
 
-from app_platform.options import ConfigBool, Options, one_of, whole_number
+from app_platform.options import ConfigBool, Options, component_inputs, one_of, whole_number
 
 # Kubernetes and the AWS Load Balancer Controller find subnets by these tags: internet-facing
 # load balancers go to `elb` subnets, internal ones to `internal-elb` subnets.
@@ -140,7 +140,12 @@ class Network(pulumi.ComponentResource):
     egress_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:network:Network", name, None, opts)
+        inputs = {
+            **component_inputs(args.options),
+            "availability_zones": list(args.availability_zones),
+            "cluster_name": args.cluster_name,
+        }
+        super().__init__("app-platform:network:Network", name, inputs, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
         options = args.options

@@ -22,7 +22,14 @@ from app_platform.cluster import (
     SYSTEM_TOLERATIONS,
     service_account_role,
 )
-from app_platform.options import SECRET, AdminPassword, Options, matching, whole_number
+from app_platform.options import (
+    SECRET,
+    AdminPassword,
+    Options,
+    component_inputs,
+    matching,
+    whole_number,
+)
 from app_platform.volumes import BlockStorage, Claim, owned_claims
 
 # Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
@@ -171,7 +178,12 @@ class Observability(pulumi.ComponentResource):
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ):
         check_args(args)
-        super().__init__("app-platform:observability:Observability", name, None, opts)
+        super().__init__(
+            "app-platform:observability:Observability",
+            name,
+            {**component_inputs(args.options), "domain": args.domain},
+            opts,
+        )
         self._args = args
         self._name = name
         self.namespace = NAMESPACE

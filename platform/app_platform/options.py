@@ -293,3 +293,14 @@ SECRET: dict[str, Any] = {"secret": True}
 # Admin logins (Argo CD, Grafana) given by config: long enough not to be guessed.
 MIN_PASSWORD_LENGTH = 12
 AdminPassword = password(MIN_PASSWORD_LENGTH)
+
+
+def component_inputs(options: Options) -> dict[str, Any]:
+    """The options as plain data, by field name, for a component's recorded inputs
+    (`ComponentResource.__init__`'s props); secret fields go in as Pulumi secrets."""
+    data = options.model_dump(mode="json", exclude=set(type(options)._secret_keys()))
+    for name in type(options).model_fields:
+        value = getattr(options, name)
+        if name in type(options)._secret_keys() and value is not None:
+            data[name] = pulumi.Output.secret(value)
+    return data

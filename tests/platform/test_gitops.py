@@ -273,3 +273,11 @@ def test_args_need_a_repository_to_read():
             gateway_namespace="edge",
             route_namespace_labels={},
         )
+
+
+def test_the_component_records_its_options_and_keeps_the_password_secret(with_password):
+    component = with_password.one("app-platform:gitops:GitOps")
+    inputs = without_secrets(component.inputs)
+    assert inputs["path"] == "gitops/apps" and inputs["revision"] == "main"
+    assert inputs["admin_password"] == "[secret]"
+    assert PASSWORD not in json.dumps(inputs)

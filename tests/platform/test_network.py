@@ -149,3 +149,9 @@ def test_options_from_config_name_the_keys_and_take_config_strings():
 def test_args_need_as_many_zones_as_the_options_ask_for():
     with pytest.raises(ValueError, match="3 zones wanted, 2 given"):
         NetworkArgs(NetworkOptions(), ("us-east-1a", "us-east-1b"), cluster_name="demo")
+
+
+def test_the_component_records_its_options_and_zones_as_inputs(dev):
+    inputs = dev.one("app-platform:network:Network").inputs
+    assert inputs["nat_mode"] == "single" and inputs["cidr"] == "10.0.0.0/16"
+    assert inputs["availability_zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -1,11 +1,13 @@
-"""Stack configuration: read once, validated in one place, handed to components as plain values.
+"""Stack configuration: read once, each component's part validated by that component's own
+options model, and handed over.
 
-Components never read stack config. `load()` reads every key this program knows, checks it and
-returns frozen settings; any mistake stops the program before a single resource is registered,
-with one message per bad key naming the key, the value and what is accepted.
+Components never read stack config. `load()` reads every key this program knows and gives each
+component its part (`NetworkOptions`, `ClusterOptions`, ...); any mistake, in any component,
+stops the program before a single resource is registered, with one message per bad key naming
+the key, the value and what is accepted.
 
-Defaults live in `Pulumi.yaml` (the Pulumi CLI applies them, and so does the offline runner), so
-this module only says what is *valid*, never what is *default*.
+Defaults live in the code (the models' fields), so a project whose `Pulumi.yaml` declares no
+config still gets a working platform; `Pulumi.yaml` repeats them for the CLI and for readers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
+# The project's short name when config sets none: resource names start with `platform-<stack>`.
+DEFAULT_NAME = "platform"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # `<name>-<stack>` starts every resource name, and AWS caps some of them: a node group name
 # prefix takes 37 characters (`<prefix>-system-`), an IAM role 64 (`<prefix>-load-balancer-
@@ -292,11 +296,18 @@ def _config_problem(problem: Problem, model: type[Options], raw: Mapping[str, An
 
 def _check_name(check: _Checker, stack: str) -> str:
     """The `name` key, and whether `<name>-<stack>` can prefix every resource name."""
+    if check.raw.get("name") is None:
+        return _stack_name_problems(check, DEFAULT_NAME, stack)
     name = check.string(
         "name",
         NAME_PATTERN.fullmatch,
         "3-24 lowercase letters, digits or '-', starting with a letter",
     )
+    return _stack_name_problems(check, name, stack)
+
+
+def _stack_name_problems(check: _Checker, name: str, stack: str) -> str:
+    """Whether `<name>-<stack>` can prefix every resource name; gives the name back."""
     if not STACK_PATTERN.fullmatch(stack):
         check.errors.append(
             f"stack name {stack!r} is not valid: resource names start with <name>-<stack>, so "
@@ -412,7 +423,7 @@ def _check_alert_receivers(check: _Checker) -> AlertReceivers:
             return None
         return value or None
 
-    email_to = check.string_list("alertEmailTo")
+    email_to = check.string_list("alertEmailTo") if check.raw.get("alertEmailTo") else []
     receivers = AlertReceivers(
         **{name: optional(key) for name, key in ALERT_KEYS.items() if name != "email_to"},
         email_to=tuple(email_to),

@@ -161,8 +161,7 @@ class SpotGroupOptions(NodeGroupOptions):
 
     instance_types: Annotated[StringList, AfterValidator(_spot_instance_types)] = Field(
         alias="instanceTypes",
-        description=f"Instance types of the spot node group; at least {MIN_SPOT_INSTANCE_TYPES}, "
-        "all of one size, x86_64.",
+        description=f"Instance types, at least {MIN_SPOT_INSTANCE_TYPES}, all of one size, x86_64.",
     )
 
 
@@ -178,16 +177,19 @@ class ClusterOptions(Options):
         DEFAULT_KUBERNETES_VERSION,
         alias="kubernetesVersion",
         description="EKS Kubernetes version; one in EKS standard support that every pinned "
-        f"chart supports ({', '.join(SUPPORTED_KUBERNETES_VERSIONS)}).",
+        f"chart supports ({', '.join(SUPPORTED_KUBERNETES_VERSIONS[:-1])} or "
+        f"{SUPPORTED_KUBERNETES_VERSIONS[-1]}).",
     )
     admin_role_arns: Annotated[StringList, AfterValidator(_role_arns)] = Field(
         (),
         alias="adminRoleArns",
         description="IAM role ARNs given cluster-admin through EKS access entries, besides the "
-        "identity that creates the cluster.",
+        "identity that creates the cluster (which EKS makes admin itself; the program refuses "
+        "it here).",
     )
     spot: SpotGroupOptions = Field(
         SpotGroupOptions(instance_types=DEFAULT_SPOT_INSTANCE_TYPES, **DEFAULT_SPOT_SIZES),
+        title="Spot",
         description="The spot node group the workloads run on.",
     )
     system_instance_type: Annotated[str, AfterValidator(_instance_type)] = Field(

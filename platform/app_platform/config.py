@@ -228,6 +228,14 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
+# The components whose options come from stack config, each from its own keys.
+COMPONENT_OPTIONS: tuple[type[Options], ...] = (
+    NetworkOptions,
+    ClusterOptions,
+    EdgeOptions,
+    GitOpsOptions,
+    ObservabilityOptions,
+)
 # Config keys that fill a nested part of a component's options: key -> (field alias, alias).
 NESTED_KEYS: dict[str, tuple[str, str]] = {
     "spotInstanceTypes": ("spot", "instanceTypes"),

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
-from app_platform.observability import http_route_spec
+from app_platform.edge import Route, http_route
 from app_platform.options import (
     SECRET,
     AdminPassword,
@@ -181,14 +181,11 @@ class GitOps(pulumi.ComponentResource):
             opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
         )
         self.crds_ready: list[pulumi.Resource] = [self.release]
-        k8s.apiextensions.CustomResource(
+        http_route(
             f"{name}-argocd-route",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata={"name": "argocd-server", "namespace": NAMESPACE},
-            spec=http_route_spec(
-                args.gateway_name, args.gateway_namespace, self.host, SERVER_SERVICE, SERVER_PORT
-            ),
+            Route("argocd-server", NAMESPACE, self.host, SERVER_SERVICE, SERVER_PORT),
+            gateway_name=args.gateway_name,
+            gateway_namespace=args.gateway_namespace,
             opts=self._opts(depends_on=[self.release, *args.depends_on]),
         )
         k8s.apiextensions.CustomResource(

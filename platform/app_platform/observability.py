@@ -22,6 +22,7 @@ from app_platform.cluster import (
     SYSTEM_TOLERATIONS,
     service_account_role,
 )
+from app_platform.edge import Route, http_route
 from app_platform.options import (
     SECRET,
     AdminPassword,
@@ -417,18 +418,11 @@ class Observability(pulumi.ComponentResource):
 
     def _grafana_route(self, name: str) -> None:
         args = self._args
-        k8s.apiextensions.CustomResource(
+        http_route(
             f"{name}-grafana",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata={"name": "grafana", "namespace": NAMESPACE},
-            spec=http_route_spec(
-                args.gateway_name,
-                args.gateway_namespace,
-                self.grafana_host,
-                GRAFANA_SERVICE,
-                GRAFANA_SERVICE_PORT,
-            ),
+            Route("grafana", NAMESPACE, self.grafana_host, GRAFANA_SERVICE, GRAFANA_SERVICE_PORT),
+            gateway_name=args.gateway_name,
+            gateway_namespace=args.gateway_namespace,
             opts=self._opts(depends_on=[self.release, *args.depends_on]),
         )
 
@@ -525,22 +519,6 @@ def volume_claims(values: dict[str, Any]) -> list[Claim]:
             for ordinal in range(spec.get("replicas", 1))
         ]
     return claims
-
-
-def http_route_spec(
-    gateway_name: str, gateway_namespace: str, host: str, service: str, port: int
-) -> dict[str, Any]:
-    """An HTTPRoute spec sending every path of `host` to one Service port."""
-    return {
-        "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace}],
-        "hostnames": [host],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"name": service, "port": port}],
-            }
-        ],
-    }
 
 
 def dashboard_config_map(

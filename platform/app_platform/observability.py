@@ -198,24 +198,7 @@ class Observability(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": args.route_namespace_labels},
             opts=self._opts(depends_on=list(args.depends_on)),
         )
-        if args.options.grafana_admin_password is None:
-            generated = random.RandomPassword(
-                f"{name}-grafana-admin",
-                length=GRAFANA_PASSWORD_LENGTH,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            password: pulumi.Input[str] = generated.result
-        else:
-            password = args.options.grafana_admin_password
-        self.grafana_admin_password = pulumi.Output.secret(password)
-        # The password reaches Grafana through a Secret, never through Helm values.
-        admin_secret = k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
-            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
-            opts=self._opts(depends_on=[namespace]),
-        )
+        admin_secret = self._grafana_admin(name, namespace)
         role_arn, alerting_ready = self._alerting(name, namespace)
         grafana_role = k8s.rbac.v1.ClusterRole(
             f"{name}-grafana-configmaps",
@@ -273,6 +256,25 @@ class Observability(pulumi.ComponentResource):
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
+
+    def _grafana_admin(self, name: str, namespace: pulumi.Resource) -> k8s.core.v1.Secret:
+        """Grafana's admin password, given or generated, in the Secret Grafana reads."""
+        password: pulumi.Input[str] | None = self._args.options.grafana_admin_password
+        if password is None:
+            password = random.RandomPassword(
+                f"{name}-grafana-admin",
+                length=GRAFANA_PASSWORD_LENGTH,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            ).result
+        self.grafana_admin_password = pulumi.Output.secret(password)
+        # The password reaches Grafana through a Secret, never through Helm values.
+        return k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
+            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
+            opts=self._opts(depends_on=[namespace]),
+        )
 
     def _alerting(
         self, name: str, namespace: pulumi.Resource

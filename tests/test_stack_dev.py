@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import yaml
+
 from app_platform import offline, plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +85,18 @@ def test_every_stack_file_runs_offline():
         stack = stack_file.name.split(".")[1]
         recording = offline.run(ROOT, stack)
         assert recording.resources, stack
+
+
+def test_a_project_without_config_defaults_gets_a_working_platform(tmp_path):
+    """Defaults live in the code: only the required keys set, nothing from Pulumi.yaml."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project["config"] = {}
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    (tmp_path / "__main__.py").write_text((ROOT / "__main__.py").read_text())
+    required = {"aws:region": "us-east-1", "app-platform:publicAccessCidrs": ["0.0.0.0/0"]}
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": required}))
+    recording = offline.run(tmp_path, "dev")
+    assert recording.one("eks:index:Cluster").inputs["name"] == "platform-dev"
+    assert len(recording.of_type("aws:ec2/natGateway:NatGateway")) == 3  # perAz by default
+    components = {r.type.rsplit(":", 1)[1] for r in recording.resources}
+    assert {"Network", "Cluster", "Edge", "GitOps", "Observability", "Autoscaling"} <= components

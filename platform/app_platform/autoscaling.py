@@ -10,7 +10,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app_platform import charts
-from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS, service_account_role
+from app_platform.cluster import (
+    SYSTEM_NODE_SELECTOR,
+    SYSTEM_TOLERATIONS,
+    KubernetesVersion,
+    service_account_role,
+)
+from app_platform.options import checked
 
 NAMESPACE = "kube-system"
 METRICS_SERVER_RELEASE = "metrics-server"
@@ -72,6 +78,10 @@ class AutoscalingArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # The Cluster Autoscaler's image follows the cluster's minor: refuse what has none.
+        checked("kubernetes_version", KubernetesVersion, self.kubernetes_version, "AutoscalingArgs")
 
 
 class Autoscaling(pulumi.ComponentResource):

@@ -1,65 +1,50 @@
-"""Stack configuration: read once, validated in one place, handed to components as plain values.
+"""Stack configuration: read once, each component's part validated by that component's own
+options model, and handed over.
 
-Components never read stack config. `load()` reads every key this program knows, checks it and
-returns frozen settings; any mistake stops the program before a single resource is registered,
-with one message per bad key naming the key, the value and what is accepted.
+Components never read stack config. `load()` reads every key this program knows and gives each
+component its part (`NetworkOptions`, `ClusterOptions`, ...); any mistake, in any component,
+stops the program before a single resource is registered, with one message per bad key naming
+the key, the value and what is accepted.
 
-Defaults live in `Pulumi.yaml` (the Pulumi CLI applies them, and so does the offline runner), so
-this module only says what is *valid*, never what is *default*.
+Defaults live in the code (the models' fields), so a project whose `Pulumi.yaml` declares no
+config still gets a working platform; `Pulumi.yaml` repeats them for the CLI and for readers.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 
 from app_platform import preflight
 from app_platform.alerting import AlertReceivers
 from app_platform.apps.spec import AppSpec
-from app_platform.cluster import NodeGroupArgs
-from app_platform.options import OptionsError
+from app_platform.cluster import ClusterOptions
+from app_platform.edge import EdgeOptions, certificate_region_problem
+from app_platform.gitops import GitOpsOptions
+from app_platform.image import context_problem
+from app_platform.network import NetworkOptions
+from app_platform.observability import ObservabilityOptions
+from app_platform.options import Options, OptionsError, Problem
 
-# EKS versions in standard support that every pinned chart supports (Envoy Gateway 1.9 needs
-# 1.33+). Standard support lasts 14 months from each version's EKS release; drop a version here
-# when it leaves standard support, and add a new one once the charts list it.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
-NAT_MODES = ("single", "perAz")
-# EKS needs subnets in at least two zones for its control plane network interfaces.
-MIN_AVAILABILITY_ZONES = 2
-# The smallest subnet AWS accepts; a Network Load Balancer also needs 8 free addresses in it.
-SMALLEST_SUBNET_PREFIX = 28
-MIN_SPOT_INSTANCE_TYPES = 3
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+# The project's short name when config sets none: resource names start with `platform-<stack>`.
+DEFAULT_NAME = "platform"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 # `<name>-<stack>` starts every resource name, and AWS caps some of them: a node group name
 # prefix takes 37 characters (`<prefix>-system-`), an IAM role 64 (`<prefix>-load-balancer-
 # controller` plus Pulumi's 8-character suffix). Lowercase only: RDS and S3 fold case.
 MAX_PREFIX_LENGTH = 29
 STACK_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-INSTANCE_TYPE_PATTERN = re.compile(
-    r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9]+)$"
-)
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-# A DNS name of at least two labels; hosts become `<app>.<domain>`.
-DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-CERTIFICATE_ARN_PATTERN = re.compile(
-    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
-)
 # A Route 53 hosted zone id (the console shows `Z…`; the API may prefix `/hostedzone/`).
 HOSTED_ZONE_ID_PATTERN = re.compile(r"^(/hostedzone/)?Z[A-Z0-9]{1,32}$")
-GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
-GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-GIT_REVISION_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
-# Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
-RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
-MIN_PASSWORD_LENGTH = 12
 
 
 class ConfigError(pulumi.RunError):
@@ -67,26 +52,8 @@ class ConfigError(pulumi.RunError):
 
 
 @dataclass(frozen=True)
-class NetworkSettings:
-    cidr: str
-    availability_zones: tuple[str, ...]
-    nat_mode: str
-    flow_logs: bool
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    kubernetes_version: str
-    public_access_cidrs: tuple[str, ...]
-    admin_role_arns: tuple[str, ...]
-    spot: NodeGroupArgs
-    system: NodeGroupArgs
-    node_disk_size_gib: int
-
-
-@dataclass(frozen=True)
 class HostedZone:
-    """A public Route 53 hosted zone, as the account reports it (`preflight`-style lookup)."""
+    """A Route 53 hosted zone, as the account reports it."""
 
     zone_id: str
     name: str
@@ -94,40 +61,22 @@ class HostedZone:
 
 
 @dataclass(frozen=True)
-class EdgeSettings:
-    domain: str
-    certificate_arn: str | None
-    # The public zone DNS records and the certificate's validation go in; None: DNS is elsewhere.
-    hosted_zone: HostedZone | None = None
-
-
-@dataclass(frozen=True)
-class GitOpsSettings:
-    repo_url: str
-    path: str
-    revision: str
-    # None: generate one (exported as a secret output).
-    admin_password: str | None
-
-
-@dataclass(frozen=True)
-class ObservabilitySettings:
-    retention: str
-    volume_size_gib: int
-    grafana_admin_password: str | None
-    alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
-
-
-@dataclass(frozen=True)
 class PlatformSettings:
     name: str
     stack: str
     region: str
-    network: NetworkSettings
-    cluster: ClusterSettings
-    edge: EdgeSettings
-    gitops: GitOpsSettings
-    observability: ObservabilitySettings
+    # The region's zones the network spreads over (as many as it asks for), in order.
+    availability_zones: tuple[str, ...]
+    network: NetworkOptions
+    cluster: ClusterOptions
+    edge: EdgeOptions
+    gitops: GitOpsOptions
+    observability: ObservabilityOptions
+    # Where alerts go (the alert* keys); nothing set: nowhere.
+    alert_receivers: AlertReceivers
+    # The public zone DNS records and the certificate's validation go in (`hostedZone`, looked
+    # up in Route 53); None: DNS is done elsewhere.
+    hosted_zone: HostedZone | None = None
     # The apps this stack runs on the platform (the `apps` map), sorted by name.
     apps: tuple[AppSpec, ...] = ()
     # Set only for an app stack (see AppStackSettings); a platform stack has none.
@@ -293,72 +242,94 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
-def _is_cidr(value: str) -> bool:
+# The components whose options come from stack config, each from its own keys.
+COMPONENT_OPTIONS: tuple[type[Options], ...] = (
+    NetworkOptions,
+    ClusterOptions,
+    EdgeOptions,
+    GitOpsOptions,
+    ObservabilityOptions,
+)
+# Config keys that fill a nested part of a component's options: key -> (field alias, alias).
+NESTED_KEYS: dict[str, tuple[str, str]] = {
+    "spotInstanceTypes": ("spot", "instanceTypes"),
+    "spotMinSize": ("spot", "minSize"),
+    "spotDesiredSize": ("spot", "desiredSize"),
+    "spotMaxSize": ("spot", "maxSize"),
+}
+
+
+def _component(check: _Checker, model: type[OptionsT]) -> OptionsT | None:
+    """One component's part of the config, validated by the component's own options model;
+    its problems join every other key's, named by config key."""
+    raw = _component_values(check.raw, model)
     try:
-        ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        return False
-    return True
+        return model.from_config(raw)
+    except OptionsError as error:
+        check.errors += [_config_problem(problem, model, raw) for problem in error.problems]
+        return None
 
 
-def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
-    """Split the VPC into one private and one public subnet per zone.
-
-    The first half of the VPC holds the private subnets, where nodes and pods live (the VPC CNI
-    gives every pod a VPC address, so they need the room); the second half holds public subnets
-    a quarter of that size, enough for NAT gateways and load balancers.
-    """
-    vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
-    per_zone_bits = math.ceil(math.log2(zone_count)) if zone_count > 1 else 0
-    private_prefix = vpc.prefixlen + 1 + per_zone_bits
-    public_prefix = private_prefix + 2
-    if public_prefix > SMALLEST_SUBNET_PREFIX:
-        raise ValueError(f"public subnets would be /{public_prefix}")
-    private_half, public_half = vpc.subnets(prefixlen_diff=1)
-    private = list(private_half.subnets(new_prefix=private_prefix))[:zone_count]
-    public = list(public_half.subnets(new_prefix=public_prefix))[:zone_count]
-    return [str(s) for s in private], [str(s) for s in public]
+def _decoded(key: str, value: Any) -> Any:
+    """Pulumi stores arrays and objects as JSON text; the models take them as data."""
+    if KEYS.get(key) in ("array", "object") and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
 
 
-def _check_sizes(check: _Checker, keys: tuple[str, str, str]) -> tuple[int, int, int]:
-    min_key, desired_key, max_key = keys
-    sizes = (
-        check.integer(min_key, 0, 100),
-        check.integer(desired_key, 0, 100),
-        check.integer(max_key, 1, 100),
-    )
-    if not sizes[0] <= sizes[1] <= sizes[2]:
-        check.errors.append(
-            f"config '{min_key}' = {sizes[0]}, '{desired_key}' = {sizes[1]}, '{max_key}' = "
-            f"{sizes[2]} are not valid: expected {min_key} <= {desired_key} <= {max_key}"
-        )
-    return sizes
+def _component_values(raw: Mapping[str, Any], model: type[Options]) -> dict[str, Any]:
+    """The model's keys that are set, by alias; nested parts start from the field's default,
+    so setting one key of a group (spotMaxSize) keeps the others."""
+    values = {
+        key: _decoded(key, raw[key]) for key in model.config_keys() if raw.get(key) is not None
+    }
+    for key, (group, alias) in NESTED_KEYS.items():
+        if group in model.config_keys() and raw.get(key) is not None:
+            default = model.model_fields[group].default
+            part = values.setdefault(group, default.model_dump(by_alias=True))
+            part[alias] = _decoded(key, raw[key])
+    return values
 
 
-def _check_instance_types(check: _Checker, key: str, types: list[str], minimum: int) -> None:
-    if len(set(types)) < minimum:
-        check.fail(key, types, f"at least {minimum} different instance types of one size")
-        return
-    parsed = [INSTANCE_TYPE_PATTERN.match(t) for t in types]
-    if not all(parsed):
-        check.fail(key, types, "instance type names such as m6i.large")
-        return
-    sizes = {m["size"] for m in parsed if m}
-    if len(sizes) > 1:
-        check.fail(key, types, f"instance types of one size, got sizes {sorted(sizes)}")
-    # Nodes run x86_64 AL2023 images; Graviton families (m7g, c6gn, ...) need ARM images.
-    arm = [t for t, m in zip(types, parsed, strict=True) if m and "g" in m["attributes"]]
-    if arm:
-        check.fail(key, types, f"x86_64 instance types (no Graviton: {arm})")
+def _config_problem(problem: Problem, model: type[Options], raw: Mapping[str, Any]) -> str:
+    """The sentence for one problem, named by config key. A rule across a nested group's
+    fields (spot sizes in order) names each of the group's keys, with its value."""
+    where = problem.where
+    keys = {f"{group}.{alias}": key for key, (group, alias) in NESTED_KEYS.items()}
+    if where in keys:
+        return f"config {replace(problem, where=keys[where])}"
+    group = {key: alias for key, (part, alias) in NESTED_KEYS.items() if part == where}
+    if not group:
+        return f"config {problem}"
+    nested = model.model_fields[where].annotation
+    accepted = problem.accepted
+    shown = []
+    for key, alias in group.items():
+        name = next(n for n, info in nested.model_fields.items() if info.alias == alias)
+        if name in accepted:
+            accepted = accepted.replace(name, key)
+            value = raw[where][alias]
+            if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+                value = int(value)  # as the model reads it: "5" is the number 5
+            shown.append(f"'{key}' = {json.dumps(value)}")
+    return f"config {', '.join(shown)} are not valid: expected {accepted}"
 
 
 def _check_name(check: _Checker, stack: str) -> str:
     """The `name` key, and whether `<name>-<stack>` can prefix every resource name."""
+    if check.raw.get("name") is None:
+        return _stack_name_problems(check, DEFAULT_NAME, stack)
     name = check.string(
         "name",
         NAME_PATTERN.fullmatch,
         "3-24 lowercase letters, digits or '-', starting with a letter",
     )
+    return _stack_name_problems(check, name, stack)
+
+
+def _stack_name_problems(check: _Checker, name: str, stack: str) -> str:
+    """Whether `<name>-<stack>` can prefix every resource name; gives the name back."""
     if not STACK_PATTERN.fullmatch(stack):
         check.errors.append(
             f"stack name {stack!r} is not valid: resource names start with <name>-<stack>, so "
@@ -394,63 +365,21 @@ def parse(
     environment = environment or preflight.Environment()
     check = _Checker(raw)
     name = _check_name(check, stack)
-    zone_count = check.integer("availabilityZoneCount", MIN_AVAILABILITY_ZONES, 16)
+    network = _component(check, NetworkOptions)
+    zone_count = network.availability_zone_count if network else 0
     if len(zones) < zone_count:
         check.fail(
             "availabilityZoneCount",
             zone_count,
             f"at most {len(zones)}, the zones region {region} has ({', '.join(zones)})",
         )
-    vpc_cidr = check.string("vpcCidr", _is_cidr, "an IPv4 network in CIDR form, e.g. 10.0.0.0/16")
-    if _is_cidr(vpc_cidr) and len(zones) >= zone_count >= MIN_AVAILABILITY_ZONES:
-        try:
-            subnet_plan(vpc_cidr, zone_count)
-        except ValueError as why:
-            check.fail(
-                "vpcCidr",
-                vpc_cidr,
-                f"a network large enough for {zone_count} private and {zone_count} public "
-                f"subnets of /{SMALLEST_SUBNET_PREFIX} or larger ({why}); try a /16 to /22",
-            )
-    nat_mode = check.string("natGateways", lambda v: v in NAT_MODES, " or ".join(NAT_MODES))
-    flow_logs = check.boolean("vpcFlowLogs")
 
-    version = check.string(
-        "kubernetesVersion",
-        lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
-        f"one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)} (EKS standard support)",
-    )
-    cidrs = check.string_list("publicAccessCidrs")
-    if check.raw.get("publicAccessCidrs") is not None and (
-        not cidrs or not all(map(_is_cidr, cidrs))
-    ):
-        check.fail(
-            "publicAccessCidrs",
-            cidrs,
-            "a non-empty list of IPv4 CIDRs allowed to reach the public API endpoint, "
-            'e.g. ["203.0.113.7/32"]',
-        )
-    admins = check.string_list("adminRoleArns")
-    bad_arns = [a for a in admins if not ROLE_ARN_PATTERN.fullmatch(a)]
-    if bad_arns:
-        check.fail("adminRoleArns", admins, f"IAM role ARNs (not: {bad_arns})")
-    _check_creator(check, admins, environment.caller_arn)
+    cluster = _component(check, ClusterOptions)
+    _check_creator(check, cluster.admin_role_arns if cluster else (), environment.caller_arn)
 
-    spot_types = check.string_list("spotInstanceTypes")
-    if check.raw.get("spotInstanceTypes") is not None:
-        _check_instance_types(check, "spotInstanceTypes", spot_types, MIN_SPOT_INSTANCE_TYPES)
-    spot = NodeGroupArgs(
-        tuple(spot_types), *_check_sizes(check, ("spotMinSize", "spotDesiredSize", "spotMaxSize"))
-    )
-    system_type = check.string(
-        "systemInstanceType", INSTANCE_TYPE_PATTERN.fullmatch, "an instance type such as t3.large"
-    )
-    system_count = check.integer("systemNodeCount", 1, 10)
-    system = NodeGroupArgs((system_type,), system_count, system_count, system_count)
-    disk = check.integer("nodeDiskSizeGib", 20, 1000)
-
-    edge = _check_edge(check, region, hosted_zone)
-    gitops, observability = _check_addons(check, region, environment.git_origin)
+    edge, gitops, observability = _check_addons(check, region, environment.git_origin)
+    zone = edge and _check_hosted_zone(check, edge, hosted_zone)
+    alert_receivers = _check_alert_receivers(check)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -459,18 +388,14 @@ def parse(
         name=name,
         stack=stack,
         region=region,
-        network=NetworkSettings(vpc_cidr, tuple(zones[:zone_count]), nat_mode, flow_logs),
-        cluster=ClusterSettings(
-            kubernetes_version=version,
-            public_access_cidrs=tuple(cidrs),
-            admin_role_arns=tuple(admins),
-            spot=spot,
-            system=system,
-            node_disk_size_gib=disk,
-        ),
+        availability_zones=tuple(zones[:zone_count]),
+        network=network,
+        cluster=cluster,
         edge=edge,
         gitops=gitops,
         observability=observability,
+        alert_receivers=alert_receivers,
+        hosted_zone=zone or None,
         apps=apps,
     )
 
@@ -488,52 +413,30 @@ def _check_creator(check: _Checker, admins: Sequence[str], caller: str | None) -
         )
 
 
-def _check_repo_url(check: _Checker, origin: preflight.GitOrigin) -> str:
-    """`gitopsRepoUrl`, or when it is empty, the checkout's own origin."""
-    if check.raw.get("gitopsRepoUrl") not in (None, ""):
-        return check.string(
-            "gitopsRepoUrl",
-            GIT_URL_PATTERN.fullmatch,
-            "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)",
-        )
+def _check_gitops(check: _Checker, origin: preflight.GitOrigin) -> GitOpsOptions | None:
+    """GitOps' keys; an empty `gitopsRepoUrl` means the checkout's own origin."""
+    gitops = _component(check, GitOpsOptions)
+    if gitops is None or gitops.repo_url:
+        return gitops
     if origin.url is None:
         check.errors.append(
             f"config 'gitopsRepoUrl' is empty, which means this checkout's git origin, and "
             f"{origin.problem}: set gitopsRepoUrl to the URL of a repository Argo CD can read "
             "(pulumi config set gitopsRepoUrl https://github.com/<owner>/<repo>.git)"
         )
-        return ""
-    return origin.url
-
-
-def _optional_password(check: _Checker, key: str) -> str | None:
-    value = check.raw.get(key)
-    if value in (None, ""):
         return None
-    if not isinstance(value, str) or len(value) < MIN_PASSWORD_LENGTH:
-        # The value itself is a secret: say what is wrong without printing it.
-        check.errors.append(
-            f"config '{key}' = [secret] is not valid: expected at least {MIN_PASSWORD_LENGTH} "
-            "characters, or leave it unset to have one generated"
-        )
-        return None
-    return value
+    return gitops.model_copy(update={"repo_url": origin.url})
 
 
-def _check_certificate(check: _Checker, region: str) -> str | None:
-    certificate = check.raw.get("certificateArn") or None
-    if certificate is None:
-        return None
-    match = CERTIFICATE_ARN_PATTERN.fullmatch(certificate) if isinstance(certificate, str) else None
-    if not match:
-        check.fail("certificateArn", certificate, "an ACM certificate ARN, or empty for HTTP only")
-    elif match["region"] != region:
-        check.fail(
-            "certificateArn",
-            certificate,
-            f"a certificate in the stack's region {region} (an NLB uses only its own region's)",
-        )
-    return certificate if isinstance(certificate, str) else None
+def _check_addons(
+    check: _Checker, region: str, origin: preflight.GitOrigin
+) -> tuple[EdgeOptions | None, GitOpsOptions | None, ObservabilityOptions | None]:
+    edge = _component(check, EdgeOptions)
+    accepted = edge and certificate_region_problem(edge.certificate_arn, region)
+    if accepted:
+        check.fail("certificateArn", edge.certificate_arn, accepted)
+    gitops = _check_gitops(check, origin)
+    return edge, gitops, _component(check, ObservabilityOptions)
 
 
 def hosted_zone_query(value: str) -> dict[str, Any]:
@@ -544,17 +447,14 @@ def hosted_zone_query(value: str) -> dict[str, Any]:
 
 
 def _check_hosted_zone(
-    check: _Checker, domain: str, certificate: str | None, zone: HostedZone | str | None
+    check: _Checker, edge: EdgeOptions, zone: HostedZone | str | None
 ) -> HostedZone | None:
     """`hostedZone`: a public zone of this account that `domain` is (or is under), and not
     together with `certificateArn` (the stack then makes its own certificate)."""
-    value = check.raw.get("hostedZone") or None
-    if value is None:
+    value, domain, certificate = edge.hosted_zone, edge.domain, edge.certificate_arn
+    if not value:
         return None
-    if not isinstance(value, str):
-        check.fail("hostedZone", value, "a Route 53 hosted zone id (Z...) or name")
-        return None
-    if certificate is not None:
+    if certificate:
         check.errors.append(
             f"config 'hostedZone' = {json.dumps(value)} and 'certificateArn' = "
             f"{json.dumps(certificate)} are both set: with a hosted zone the stack makes and "
@@ -574,52 +474,13 @@ def _check_hosted_zone(
             value,
             f"a public hosted zone ({zone_name} is private: ACM cannot validate through it)",
         )
-    if domain and domain != zone_name and not domain.endswith(f".{zone_name}"):
+    if domain != zone_name and not domain.endswith(f".{zone_name}"):
         check.errors.append(
             f"config 'hostedZone' = {json.dumps(value)} (zone {zone_name}) does not match "
             f"'domain' = {json.dumps(domain)}: expected domain to be {zone_name} or a name "
             f"under it (e.g. dev.{zone_name})"
         )
     return HostedZone(zone.zone_id.removeprefix("/hostedzone/"), zone_name, zone.private)
-
-
-def _check_edge(check: _Checker, region: str, zone: HostedZone | str | None) -> EdgeSettings:
-    domain = check.string(
-        "domain",
-        DOMAIN_PATTERN.fullmatch,
-        "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)",
-    )
-    certificate = _check_certificate(check, region)
-    return EdgeSettings(domain, certificate, _check_hosted_zone(check, domain, certificate, zone))
-
-
-def _check_addons(
-    check: _Checker, region: str, origin: preflight.GitOrigin
-) -> tuple[GitOpsSettings, ObservabilitySettings]:
-    repo_url = _check_repo_url(check, origin)
-    path = check.string(
-        "gitopsPath",
-        lambda v: GIT_PATH_PATTERN.fullmatch(v) is not None and ".." not in v.split("/"),
-        "a directory inside the repository, relative, without '..' (e.g. gitops/apps)",
-    )
-    revision = check.string(
-        "gitopsRevision", GIT_REVISION_PATTERN.fullmatch, "a branch, tag or commit (e.g. main)"
-    )
-    retention = check.string(
-        "prometheusRetention",
-        RETENTION_PATTERN.fullmatch,
-        "a duration in hours, days, weeks or years, such as 15d",
-    )
-    volume = check.integer("prometheusVolumeSizeGib", 10, 1000)
-    return (
-        GitOpsSettings(repo_url, path, revision, _optional_password(check, "argocdAdminPassword")),
-        ObservabilitySettings(
-            retention,
-            volume,
-            _optional_password(check, "grafanaAdminPassword"),
-            _check_alert_receivers(check),
-        ),
-    )
 
 
 def _check_alert_receivers(check: _Checker) -> AlertReceivers:
@@ -632,7 +493,7 @@ def _check_alert_receivers(check: _Checker) -> AlertReceivers:
             return None
         return value or None
 
-    email_to = check.string_list("alertEmailTo")
+    email_to = check.string_list("alertEmailTo") if check.raw.get("alertEmailTo") else []
     receivers = AlertReceivers(
         **{name: optional(key) for name, key in ALERT_KEYS.items() if name != "email_to"},
         email_to=tuple(email_to),

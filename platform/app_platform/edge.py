@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,9 +10,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from pydantic import Field
 
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS, service_account_role
+from app_platform.options import Options, OptionsError, Problem, component_inputs, matching
+
+DEFAULT_DOMAIN = "app-platform.test"
+# A DNS name of at least two labels; hosts become `<app>.<domain>`.
+DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+DOMAIN_ACCEPTED = "a lowercase DNS name such as dev.app-platform.test (hosts become <app>.<domain>)"
+CERTIFICATE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
+)
+CERTIFICATE_ACCEPTED = "an ACM certificate ARN, or empty for HTTP only"
 
 LBC_NAMESPACE = "kube-system"
 LBC_RELEASE = "aws-load-balancer-controller"
@@ -275,8 +287,51 @@ LOAD_BALANCER_CONTROLLER_POLICY = {
 }
 
 
+class EdgeOptions(Options):
+    """The hosts the platform serves and, optionally, how it serves them over HTTPS: a given
+    certificate (DNS done elsewhere) or a Route 53 hosted zone (certificate and records made
+    here)."""
+
+    domain: matching(DOMAIN_PATTERN, DOMAIN_ACCEPTED) = Field(
+        DEFAULT_DOMAIN,
+        alias="domain",
+        description="DNS domain of the platform's hosts: argocd.<domain>, grafana.<domain>, "
+        "hello.<domain>, comments.<domain>. A .test domain works through /etc/hosts (make "
+        "hosts); a real one gets its DNS records from hostedZone, or needs CNAME/alias "
+        "records to the load balancer made elsewhere.",
+    )
+    certificate_arn: matching(CERTIFICATE_ARN_PATTERN, CERTIFICATE_ACCEPTED, empty=True) = Field(
+        "",
+        alias="certificateArn",
+        description="ACM certificate (same region) for the domain's hosts, with DNS done elsewhere; "
+        "when set, the NLB serves HTTPS on 443 terminating TLS with it, and port 80 only "
+        "redirects to HTTPS. Empty (and no hostedZone) means HTTP only. Not together with "
+        "hostedZone.",
+    )
+    hosted_zone: str = Field(
+        "",
+        alias="hostedZone",
+        description="Public Route 53 hosted zone (id Z... or name) that domain is, or is under: the "
+        "stack then makes and DNS-validates an ACM certificate for *.<domain>, serves "
+        "HTTPS on 443 (port 80 only redirects), and points *.<domain> at the load "
+        "balancer. Empty: no DNS records are made.",
+    )
+
+
+def certificate_region_problem(certificate_arn: str, region: str) -> str | None:
+    """What is accepted instead, when the certificate is not in the stack's region."""
+    match = CERTIFICATE_ARN_PATTERN.fullmatch(certificate_arn)
+    if match and match["region"] != region:
+        return f"a certificate in the stack's region {region} (an NLB uses only its own region's)"
+    return None
+
+
 @dataclass(frozen=True)
 class EdgeArgs:
+    """The options, and what comes from the cluster: its name, region, VPC, OIDC provider and
+    Kubernetes provider."""
+
+    options: EdgeOptions
     cluster_name: pulumi.Input[str]
     region: str
     vpc_id: pulumi.Input[str]
@@ -285,23 +340,30 @@ class EdgeArgs:
     provider: k8s.Provider
     # Resources to wait for before anything runs in the cluster (node groups, CoreDNS).
     nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
-    # An ACM certificate for the domain: the NLB terminates TLS on 443 with it.
-    certificate_arn: str | None = None
-    # A public Route 53 zone that `domain` is or is under: the Edge makes and validates its own
-    # certificate for *.<domain> there, and points *.<domain> at the NLB.
+    # A public Route 53 zone that the domain is or is under (looked up from the `hostedZone`
+    # option): the Edge makes and validates its own certificate for *.<domain> there, and
+    # points *.<domain> at the NLB.
     hosted_zone_id: str | None = None
-    domain: str | None = None
 
-    def problems(self) -> list[str]:
-        if self.certificate_arn and self.hosted_zone_id:
-            return [
-                f"certificate_arn = {self.certificate_arn!r} and hosted_zone_id = "
-                f"{self.hosted_zone_id!r}: expected one, the Edge makes its own certificate "
-                "in a hosted zone"
-            ]
-        if self.hosted_zone_id and not self.domain:
-            return [f"hosted_zone_id = {self.hosted_zone_id!r} needs the domain its records name"]
-        return []
+    def __post_init__(self) -> None:
+        arn = self.options.certificate_arn
+        accepted = certificate_region_problem(arn, self.region)
+        if accepted:
+            raise OptionsError(
+                [Problem("options.certificate_arn", arn, accepted)], "invalid EdgeArgs"
+            )
+        if arn and self.hosted_zone_id:
+            raise OptionsError(
+                [
+                    Problem(
+                        "hosted_zone_id",
+                        self.hosted_zone_id,
+                        "no zone with options.certificate_arn: in a hosted zone the Edge makes "
+                        "its own certificate",
+                    )
+                ],
+                "invalid EdgeArgs",
+            )
 
 
 class Edge(pulumi.ComponentResource):
@@ -327,19 +389,26 @@ class Edge(pulumi.ComponentResource):
     crds_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = args.problems()
-        if problems:
-            raise ValueError("Edge: " + "; ".join(problems))
-        super().__init__("app-platform:edge:Edge", name, None, opts)
+        super().__init__(
+            "app-platform:edge:Edge",
+            name,
+            {
+                **component_inputs(args.options),
+                "cluster_name": args.cluster_name,
+                "region": args.region,
+                "hosted_zone_id": args.hosted_zone_id,
+            },
+            opts,
+        )
         self._args = args
         self.gateway_name = f"{name}-public"
         self.gateway_namespace = EG_NAMESPACE
         self.proxy_namespace = EG_NAMESPACE
         self.route_namespace_labels = {ROUTES_LABEL: ROUTES_LABEL_VALUE}
-        self.tls = bool(args.certificate_arn or args.hosted_zone_id)
+        self.tls = bool(args.options.certificate_arn or args.hosted_zone_id)
         self.scheme = "https" if self.tls else "http"
         # What the NLB's TLS listener must wait for: the certificate, validated.
-        self.certificate_arn: pulumi.Input[str] | None = args.certificate_arn
+        self.certificate_arn: pulumi.Input[str] | None = args.options.certificate_arn or None
         self.certificate_ready: list[pulumi.Resource] = []
         if args.hosted_zone_id:
             self.certificate_arn = self._certificate(name)
@@ -670,7 +739,7 @@ class Edge(pulumi.ComponentResource):
         can no longer renew it until the record is back (`pulumi up` on that stack re-creates
         it)."""
         args = self._args
-        domain_names = [f"*.{args.domain}"]
+        domain_names = [f"*.{args.options.domain}"]
         certificate = aws.acm.Certificate(
             f"{name}-certificate",
             domain_name=domain_names[0],
@@ -722,7 +791,7 @@ class Edge(pulumi.ComponentResource):
         record = aws.route53.Record(
             f"{name}-wildcard",
             zone_id=self._args.hosted_zone_id,
-            name=f"*.{self._args.domain}",
+            name=f"*.{self._args.options.domain}",
             type="A",
             aliases=[
                 aws.route53.RecordAliasArgs(
@@ -747,3 +816,56 @@ def _port(port_name: str, listener_port: int) -> dict[str, Any]:
 def _hostname(status: Any) -> str:
     ingress = status.load_balancer.ingress if status and status.load_balancer else None
     return (ingress[0].hostname or "") if ingress else ""
+
+
+# Routes: every host the platform serves is one HTTPRoute on the shared Gateway.
+
+
+@dataclass(frozen=True)
+class Route:
+    """One host sent to one Service port: the route's name and namespace (the Service's), the
+    host, the Service and its port."""
+
+    name: str
+    namespace: str
+    host: str
+    service: str
+    port: int
+
+
+def http_route_spec(
+    gateway_name: str, gateway_namespace: str, host: str, service: str, port: int
+) -> dict[str, Any]:
+    """An HTTPRoute spec sending every path of `host` to one Service port."""
+    return {
+        "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace}],
+        "hostnames": [host],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": service, "port": port}],
+            }
+        ],
+    }
+
+
+def http_route(
+    resource_name: str,
+    route: Route,
+    *,
+    gateway_name: pulumi.Input[str],
+    gateway_namespace: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """The HTTPRoute attaching `route` to the Gateway (its namespace must carry the Gateway's
+    route labels, `Edge.route_namespace_labels`)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="gateway.networking.k8s.io/v1",
+        kind="HTTPRoute",
+        metadata={"name": route.name, "namespace": route.namespace},
+        spec=http_route_spec(
+            gateway_name, gateway_namespace, route.host, route.service, route.port
+        ),
+        opts=opts,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,20 @@ import bcrypt
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+from pydantic import Field
 
 from app_platform import charts
 from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
-from app_platform.observability import http_route_spec
+from app_platform.edge import Route, http_route
+from app_platform.options import (
+    SECRET,
+    AdminPassword,
+    Options,
+    OptionsError,
+    Problem,
+    component_inputs,
+    matching,
+)
 
 NAMESPACE = "argocd"
 # Argo CD rejects sessions older than the password's mtime: a fixed time keeps sessions across
@@ -46,24 +57,70 @@ IN_CLUSTER = "https://kubernetes.default.svc"
 # kustomization takes them from a ConfigMap of this name (gitops/apps/hello-world shows how,
 # with kustomize replacements); the ApplicationSet patches in this stack's values.
 PLATFORM_CONFIG_MAP = "platform"
+DEFAULT_PATH = "gitops/apps"
+DEFAULT_REVISION = "main"
+GIT_URL_PATTERN = re.compile(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$")
+GIT_URL_ACCEPTED = "a git repository URL (https://host/owner/repo.git or git@host:owner/repo.git)"
+GIT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+GIT_PATH_ACCEPTED = "a directory inside the repository, relative, without '..' (e.g. gitops/apps)"
+GIT_REVISION_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+
+
+def _inside(path: str) -> bool:
+    return ".." not in path.split("/")
+
+
+class GitOpsOptions(Options):
+    """What Argo CD deploys, and its admin login."""
+
+    repo_url: matching(GIT_URL_PATTERN, GIT_URL_ACCEPTED, empty=True) = Field(
+        "",
+        alias="gitopsRepoUrl",
+        description="Git repository Argo CD watches; every directory under gitopsPath becomes "
+        "an Argo CD application. Empty: this checkout's origin remote, as an https URL.",
+    )
+    path: matching(GIT_PATH_PATTERN, GIT_PATH_ACCEPTED, also=_inside) = Field(
+        DEFAULT_PATH,
+        alias="gitopsPath",
+        description="Directory of the git repository whose subdirectories are app manifests "
+        "(each delivered to the namespace of its name).",
+    )
+    revision: matching(GIT_REVISION_PATTERN, "a branch, tag or commit (e.g. main)") = Field(
+        DEFAULT_REVISION,
+        alias="gitopsRevision",
+        description="Branch, tag or commit of gitopsRepoUrl that Argo CD deploys.",
+    )
+    admin_password: AdminPassword = Field(
+        None,
+        alias="argocdAdminPassword",
+        description="Argo CD admin password (set it with --secret); empty: one is generated and "
+        "exported as the secret output argocdAdminPassword.",
+        json_schema_extra=SECRET,
+    )
 
 
 @dataclass(frozen=True)
 class GitOpsArgs:
+    """The options (with `repo_url` set), and what the edge gives: the domain, the Gateway and
+    the labels its routes' namespaces need."""
+
+    options: GitOpsOptions
     provider: k8s.Provider
     domain: str
-    repo_url: str
-    path: str
-    revision: str
     gateway_name: str
     gateway_namespace: str
     route_namespace_labels: dict[str, str]
     scheme: str = "http"
-    # None: generate one.
-    admin_password: pulumi.Input[str] | None = None
     # Gateway API CRDs and the monitoring stack (its CRDs decide which ServiceMonitors Argo CD
     # renders): wait for them.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.options.repo_url:
+            raise OptionsError(
+                [Problem("options.repo_url", "", "a git repository URL Argo CD can read")],
+                "invalid GitOpsArgs",
+            )
 
 
 class GitOps(pulumi.ComponentResource):
@@ -83,7 +140,12 @@ class GitOps(pulumi.ComponentResource):
     crds_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: GitOpsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:gitops:GitOps", name, None, opts)
+        super().__init__(
+            "app-platform:gitops:GitOps",
+            name,
+            {**component_inputs(args.options), "domain": args.domain},
+            opts,
+        )
         self._args = args
         self.namespace = NAMESPACE
         self.host = f"{ARGOCD_HOST}.{args.domain}"
@@ -119,14 +181,11 @@ class GitOps(pulumi.ComponentResource):
             opts=self._opts(depends_on=[namespace, admin_secret, *args.depends_on]),
         )
         self.crds_ready: list[pulumi.Resource] = [self.release]
-        k8s.apiextensions.CustomResource(
+        http_route(
             f"{name}-argocd-route",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata={"name": "argocd-server", "namespace": NAMESPACE},
-            spec=http_route_spec(
-                args.gateway_name, args.gateway_namespace, self.host, SERVER_SERVICE, SERVER_PORT
-            ),
+            Route("argocd-server", NAMESPACE, self.host, SERVER_SERVICE, SERVER_PORT),
+            gateway_name=args.gateway_name,
+            gateway_namespace=args.gateway_namespace,
             opts=self._opts(depends_on=[self.release, *args.depends_on]),
         )
         k8s.apiextensions.CustomResource(
@@ -146,7 +205,7 @@ class GitOps(pulumi.ComponentResource):
 
     def _admin_password(self, name: str) -> tuple[pulumi.Input[str], pulumi.Output[str]]:
         """The admin password and the bcrypt hash Argo CD wants, both stable across runs."""
-        if self._args.admin_password is None:
+        if self._args.options.admin_password is None:
             generated = random.RandomPassword(
                 f"{name}-argocd-admin",
                 length=PASSWORD_LENGTH,
@@ -161,10 +220,10 @@ class GitOps(pulumi.ComponentResource):
             byte_length=BCRYPT_SALT_BYTES,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        password_hash = pulumi.Output.all(self._args.admin_password, salt.hex).apply(
+        password_hash = pulumi.Output.all(self._args.options.admin_password, salt.hex).apply(
             lambda v: bcrypt_hash(v[0], bytes.fromhex(v[1]))
         )
-        return self._args.admin_password, password_hash
+        return self._args.options.admin_password, password_hash
 
     def values(self) -> dict[str, Any]:
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
@@ -201,9 +260,9 @@ class GitOps(pulumi.ComponentResource):
             "generators": [
                 {
                     "git": {
-                        "repoURL": args.repo_url,
-                        "revision": args.revision,
-                        "directories": [{"path": f"{args.path}/*"}],
+                        "repoURL": args.options.repo_url,
+                        "revision": args.options.revision,
+                        "directories": [{"path": f"{args.options.path}/*"}],
                     }
                 }
             ],
@@ -212,8 +271,8 @@ class GitOps(pulumi.ComponentResource):
                 "spec": {
                     "project": "default",
                     "source": {
-                        "repoURL": args.repo_url,
-                        "targetRevision": args.revision,
+                        "repoURL": args.options.repo_url,
+                        "targetRevision": args.options.revision,
                         "path": "{{.path.path}}",
                         "kustomize": {
                             "patches": [

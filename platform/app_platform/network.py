@@ -2,29 +2,122 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, field_validator
+from pydantic_core.core_schema import ValidationInfo
 
-from app_platform.config import subnet_plan
+from app_platform.options import ConfigBool, Options, component_inputs, one_of, whole_number
 
 # Kubernetes and the AWS Load Balancer Controller find subnets by these tags: internet-facing
 # load balancers go to `elb` subnets, internal ones to `internal-elb` subnets.
 PUBLIC_SUBNET_ROLE_TAG = "kubernetes.io/role/elb"
 PRIVATE_SUBNET_ROLE_TAG = "kubernetes.io/role/internal-elb"
 FLOW_LOG_RETENTION_DAYS = 30
+NAT_MODES = ("single", "perAz")
+# EKS needs subnets in at least two zones for its control plane network interfaces.
+MIN_AVAILABILITY_ZONES = 2
+MAX_AVAILABILITY_ZONES = 16
+# The smallest subnet AWS accepts; a Network Load Balancer also needs 8 free addresses in it.
+SMALLEST_SUBNET_PREFIX = 28
+DEFAULT_CIDR = "10.0.0.0/16"
+DEFAULT_ZONE_COUNT = 3
+
+
+def is_ipv4_network(value: object) -> bool:
+    """Whether `value` is an IPv4 network in CIDR form (no host bits set)."""
+    try:
+        ipaddress.IPv4Network(value, strict=True)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
+    """Split the VPC into one private and one public subnet per zone.
+
+    The first half of the VPC holds the private subnets, where nodes and pods live (the VPC CNI
+    gives every pod a VPC address, so they need the room); the second half holds public subnets
+    a quarter of that size, enough for NAT gateways and load balancers.
+    """
+    vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
+    per_zone_bits = math.ceil(math.log2(zone_count)) if zone_count > 1 else 0
+    private_prefix = vpc.prefixlen + 1 + per_zone_bits
+    public_prefix = private_prefix + 2
+    if public_prefix > SMALLEST_SUBNET_PREFIX:
+        raise ValueError(f"public subnets would be /{public_prefix}")
+    private_half, public_half = vpc.subnets(prefixlen_diff=1)
+    private = list(private_half.subnets(new_prefix=private_prefix))[:zone_count]
+    public = list(public_half.subnets(new_prefix=public_prefix))[:zone_count]
+    return [str(s) for s in private], [str(s) for s in public]
+
+
+class NetworkOptions(Options):
+    """What a network is made of; the zones themselves come from the region (see NetworkArgs)."""
+
+    # Declared before `cidr`: the CIDR's size is checked against it.
+    availability_zone_count: whole_number(MIN_AVAILABILITY_ZONES, MAX_AVAILABILITY_ZONES) = Field(
+        DEFAULT_ZONE_COUNT,
+        alias="availabilityZoneCount",
+        description="How many availability zones of the region to spread subnets and nodes "
+        f"over (at least {MIN_AVAILABILITY_ZONES}).",
+    )
+    cidr: str = Field(
+        DEFAULT_CIDR,
+        alias="vpcCidr",
+        description="IPv4 range of the VPC. Half goes to private subnets (nodes and pods), a "
+        "quarter of that per public subnet.",
+    )
+    nat_mode: one_of(NAT_MODES) = Field(
+        "perAz",
+        alias="natGateways",
+        description="NAT gateways: perAz (one per zone, survives a zone outage) or single (one "
+        "for the VPC, cheaper).",
+    )
+    flow_logs: ConfigBool = Field(
+        False,
+        alias="vpcFlowLogs",
+        description="Send VPC flow logs (all traffic) to a CloudWatch log group kept "
+        f"{FLOW_LOG_RETENTION_DAYS} days.",
+    )
+
+    @field_validator("cidr", mode="before")
+    @classmethod
+    def _fits_the_zones(cls, value: object, info: ValidationInfo) -> str:
+        if not is_ipv4_network(value):
+            raise ValueError("expected an IPv4 network in CIDR form, e.g. 10.0.0.0/16")
+        zones = info.data.get("availability_zone_count")
+        if zones is not None:
+            try:
+                subnet_plan(str(value), zones)
+            except ValueError as why:
+                raise ValueError(
+                    f"expected a network large enough for {zones} private and {zones} public "
+                    f"subnets of /{SMALLEST_SUBNET_PREFIX} or larger ({why}); try a /16 to /22"
+                ) from None
+        return str(value)
 
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    cidr: str
-    availability_zones: tuple[str, ...]
-    # "single": one NAT gateway for the whole VPC (cheap, one zone's outage cuts egress);
-    # "perAz": one per zone (each private subnet keeps egress if another zone fails).
-    nat_mode: str
-    flow_logs: bool
-    cluster_name: str
+    """The options, and what comes from elsewhere: the region's zones to use (in order, as many
+    as `options.availability_zone_count` asks) and the cluster whose subnets these are."""
+
+    options: NetworkOptions
+    availability_zones: Sequence[str]
+    cluster_name: pulumi.Input[str]
+
+    def __post_init__(self) -> None:
+        wanted = self.options.availability_zone_count
+        if len(self.availability_zones) < wanted:
+            raise ValueError(
+                f"availability_zones: {wanted} zones wanted, {len(self.availability_zones)} given"
+            )
 
 
 class Network(pulumi.ComponentResource):
@@ -47,14 +140,21 @@ class Network(pulumi.ComponentResource):
     egress_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:network:Network", name, None, opts)
+        inputs = {
+            **component_inputs(args.options),
+            "availability_zones": list(args.availability_zones),
+            "cluster_name": args.cluster_name,
+        }
+        super().__init__("app-platform:network:Network", name, inputs, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
-        private_cidrs, public_cidrs = subnet_plan(args.cidr, len(args.availability_zones))
+        options = args.options
+        zones = tuple(args.availability_zones[: options.availability_zone_count])
+        private_cidrs, public_cidrs = subnet_plan(options.cidr, len(zones))
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=args.cidr,
+            cidr_block=options.cidr,
             enable_dns_hostnames=True,  # EKS nodes and private endpoints need DNS names
             enable_dns_support=True,
             tags={"Name": name},
@@ -79,13 +179,13 @@ class Network(pulumi.ComponentResource):
         # Private subnet -> its route table -> NAT gateway -> public subnet -> public route table
         # -> internet gateway: every link of that path.
         egress: list[pulumi.Resource] = [igw, public_routes]
-        for index, zone in enumerate(args.availability_zones):
+        for index, zone in enumerate(zones):
             public, public_association = self._public_subnet(
                 vpc, zone, public_cidrs[index], public_routes
             )
             public_subnets.append(public)
             egress.append(public_association)
-            if args.nat_mode == "perAz" or index == 0:
+            if options.nat_mode == "perAz" or index == 0:
                 nat_gateways.append(self._nat_gateway(zone, public, igw))
                 egress.append(nat_gateways[-1])
             private, private_routes, private_association = self._private_subnet(
@@ -95,7 +195,7 @@ class Network(pulumi.ComponentResource):
             private_route_tables.append(private_routes)
             egress += [private_routes, private_association]
 
-        if args.flow_logs:
+        if options.flow_logs:
             self._flow_logs(name, vpc, child)
 
         self.vpc_id = vpc.id

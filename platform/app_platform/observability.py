@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -11,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+from pydantic import Field
 
 from app_platform import alerting, charts
 from app_platform.alerting import AlertReceivers
@@ -20,8 +22,24 @@ from app_platform.cluster import (
     SYSTEM_TOLERATIONS,
     service_account_role,
 )
+from app_platform.edge import Route, http_route
+from app_platform.options import (
+    SECRET,
+    AdminPassword,
+    Options,
+    component_inputs,
+    matching,
+    whole_number,
+)
 from app_platform.volumes import BlockStorage, Claim, owned_claims
 
+# Prometheus durations (e.g. 15d, 12h); one unit, as the Prometheus CRD expects.
+RETENTION_PATTERN = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
+RETENTION_ACCEPTED = "a duration in hours, days, weeks or years, such as 15d"
+DEFAULT_RETENTION = "15d"
+DEFAULT_VOLUME_GIB = 50
+MIN_VOLUME_GIB = 10
+MAX_VOLUME_GIB = 1000
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
 # Prometheus, Grafana and every exporter must be ready; that takes longer than other charts.
@@ -83,12 +101,36 @@ SIDECAR_RESOURCE = "configmap"
 ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
 
 
+class ObservabilityOptions(Options):
+    """How long and how much Prometheus keeps, and Grafana's admin login."""
+
+    retention: matching(RETENTION_PATTERN, RETENTION_ACCEPTED) = Field(
+        DEFAULT_RETENTION,
+        alias="prometheusRetention",
+        description="How long Prometheus keeps samples (h, d, w or y); it also stops at 85% of "
+        "its volume.",
+    )
+    volume_size_gib: whole_number(MIN_VOLUME_GIB, MAX_VOLUME_GIB) = Field(
+        DEFAULT_VOLUME_GIB,
+        alias="prometheusVolumeSizeGib",
+        description="Size of Prometheus's gp3 volume, in GiB.",
+    )
+    grafana_admin_password: AdminPassword = Field(
+        None,
+        alias="grafanaAdminPassword",
+        description="Grafana admin password (set it with --secret); empty: one is generated and "
+        "exported as the secret output grafanaAdminPassword.",
+        json_schema_extra=SECRET,
+    )
+
+
 @dataclass(frozen=True)
 class ObservabilityArgs:
+    """The options, where alerts go, and what the cluster and the edge give."""
+
+    options: ObservabilityOptions
     provider: k8s.Provider
     domain: str
-    retention: str
-    volume_size_gib: int
     # The StorageClass Prometheus's volume is made with, and what its claims wait for.
     block_storage: BlockStorage
     # The Gateway Grafana's route attaches to, and the namespace labels it accepts routes from.
@@ -100,8 +142,6 @@ class ObservabilityArgs:
     proxy_labels: dict[str, str]
     # How users reach the Gateway: http, or https when the NLB terminates TLS.
     scheme: str = "http"
-    # None: generate one.
-    grafana_admin_password: pulumi.Input[str] | None = None
     # Where alerts go; nothing set: nowhere (the `null` receiver).
     alert_receivers: AlertReceivers = field(default_factory=AlertReceivers)
     # The cluster's OIDC provider, for Alertmanager's IAM role (needed with an SNS topic).
@@ -139,7 +179,12 @@ class Observability(pulumi.ComponentResource):
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ):
         check_args(args)
-        super().__init__("app-platform:observability:Observability", name, None, opts)
+        super().__init__(
+            "app-platform:observability:Observability",
+            name,
+            {**component_inputs(args.options), "domain": args.domain},
+            opts,
+        )
         self._args = args
         self._name = name
         self.namespace = NAMESPACE
@@ -153,24 +198,7 @@ class Observability(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": args.route_namespace_labels},
             opts=self._opts(depends_on=list(args.depends_on)),
         )
-        if args.grafana_admin_password is None:
-            generated = random.RandomPassword(
-                f"{name}-grafana-admin",
-                length=GRAFANA_PASSWORD_LENGTH,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            password: pulumi.Input[str] = generated.result
-        else:
-            password = args.grafana_admin_password
-        self.grafana_admin_password = pulumi.Output.secret(password)
-        # The password reaches Grafana through a Secret, never through Helm values.
-        admin_secret = k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
-            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
-            opts=self._opts(depends_on=[namespace]),
-        )
+        admin_secret = self._grafana_admin(name, namespace)
         role_arn, alerting_ready = self._alerting(name, namespace)
         grafana_role = k8s.rbac.v1.ClusterRole(
             f"{name}-grafana-configmaps",
@@ -229,6 +257,25 @@ class Observability(pulumi.ComponentResource):
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
 
+    def _grafana_admin(self, name: str, namespace: pulumi.Resource) -> k8s.core.v1.Secret:
+        """Grafana's admin password, given or generated, in the Secret Grafana reads."""
+        password: pulumi.Input[str] | None = self._args.options.grafana_admin_password
+        if password is None:
+            password = random.RandomPassword(
+                f"{name}-grafana-admin",
+                length=GRAFANA_PASSWORD_LENGTH,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            ).result
+        self.grafana_admin_password = pulumi.Output.secret(password)
+        # The password reaches Grafana through a Secret, never through Helm values.
+        return k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
+            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": password},
+            opts=self._opts(depends_on=[namespace]),
+        )
+
     def _alerting(
         self, name: str, namespace: pulumi.Resource
     ) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
@@ -264,7 +311,7 @@ class Observability(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         args = self._args
         on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
-        retention_size = int(args.volume_size_gib * RETENTION_SIZE_SHARE)
+        retention_size = int(args.options.volume_size_gib * RETENTION_SIZE_SHARE)
         return {
             **self._eks_scrape_values(),
             "prometheusOperator": {
@@ -274,7 +321,7 @@ class Observability(pulumi.ComponentResource):
             "prometheus": {
                 "prometheusSpec": {
                     **on_system_nodes,
-                    "retention": args.retention,
+                    "retention": args.options.retention,
                     "retentionSize": f"{retention_size}GiB",
                     "resources": PROMETHEUS_RESOURCES,
                     "storageSpec": {
@@ -282,7 +329,9 @@ class Observability(pulumi.ComponentResource):
                             "spec": {
                                 "storageClassName": args.block_storage.storage_class_name,
                                 "accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": f"{args.volume_size_gib}Gi"}},
+                                "resources": {
+                                    "requests": {"storage": f"{args.options.volume_size_gib}Gi"}
+                                },
                             }
                         }
                     },
@@ -374,18 +423,11 @@ class Observability(pulumi.ComponentResource):
 
     def _grafana_route(self, name: str) -> None:
         args = self._args
-        k8s.apiextensions.CustomResource(
+        http_route(
             f"{name}-grafana",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata={"name": "grafana", "namespace": NAMESPACE},
-            spec=http_route_spec(
-                args.gateway_name,
-                args.gateway_namespace,
-                self.grafana_host,
-                GRAFANA_SERVICE,
-                GRAFANA_SERVICE_PORT,
-            ),
+            Route("grafana", NAMESPACE, self.grafana_host, GRAFANA_SERVICE, GRAFANA_SERVICE_PORT),
+            gateway_name=args.gateway_name,
+            gateway_namespace=args.gateway_namespace,
             opts=self._opts(depends_on=[self.release, *args.depends_on]),
         )
 
@@ -482,22 +524,6 @@ def volume_claims(values: dict[str, Any]) -> list[Claim]:
             for ordinal in range(spec.get("replicas", 1))
         ]
     return claims
-
-
-def http_route_spec(
-    gateway_name: str, gateway_namespace: str, host: str, service: str, port: int
-) -> dict[str, Any]:
-    """An HTTPRoute spec sending every path of `host` to one Service port."""
-    return {
-        "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace}],
-        "hostnames": [host],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"name": service, "port": port}],
-            }
-        ],
-    }
 
 
 def dashboard_config_map(

@@ -14,14 +14,16 @@ config key and the same sentence names the key instead: `'natGateways' = "perAZ"
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Self
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Self
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 # How pydantic's error types read in this project's voice; `{…}` fields come from the error's
 # context. Types not listed keep pydantic's own sentence.
@@ -50,18 +52,6 @@ _ACCEPTED = {
     "string_too_long": "at most {max_length} character(s)",
     "string_pattern_mismatch": "a value matching {pattern}",
 }
-
-
-# pydantic builds a model that has its own __init__ (every Options) through that __init__, nested
-# ones included, which drops the validation context; `from_config` keeps it here instead, for
-# the length of one validation.
-_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("options_context", default=None)
-
-
-def validation_context() -> Mapping[str, Any]:
-    """What `from_config(..., context=)` passed, plus `config: True`; empty when built in code.
-    Validators use it to name config keys and to find the project (`base_dir`)."""
-    return _CONTEXT.get() or {}
 
 
 @dataclass(frozen=True)
@@ -127,6 +117,29 @@ def _under(prefix: str, problem: Problem) -> Problem:
     return Problem(where, problem.value, problem.accepted, problem.secret)
 
 
+# Set while options are validated from stack config: `config: True` (problems name config
+# keys) and what the caller passed for validators, such as the project directory.
+_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("options_context", default=None)
+
+
+def validation_context() -> Mapping[str, Any]:
+    """What `from_config(..., context=)` passed, plus `config: True`; empty when built in code.
+    Validators use it to name config keys and to find the project (`base_dir`)."""
+    return _CONTEXT.get() or {}
+
+
+def _field_path(model: type[BaseModel], where: str) -> str:
+    """`where` by field names: pydantic names a missing field by its alias (the config key),
+    which code that builds options does not use."""
+    names = []
+    for part in where.split("."):
+        fields = getattr(model, "model_fields", {})
+        name = next((n for n, info in fields.items() if info.alias == part), part)
+        names.append(name)
+        model = getattr(fields.get(name), "annotation", None)
+    return ".".join(names)
+
+
 def _is_secret(field: Any) -> bool:
     """Fields marked `Field(json_schema_extra={"secret": True})` are never echoed."""
     return bool((field.json_schema_extra or {}).get("secret"))
@@ -143,16 +156,29 @@ class Options(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            secret = [
-                key
-                for name, info in type(self).model_fields.items()
-                if _is_secret(info)
-                for key in (name, info.alias)
-                if key
-            ]
+            found = problems(error, secret_fields=type(self)._secret_keys())
+            if not validation_context().get("config"):
+                found = [replace(p, where=_field_path(type(self), p.where)) for p in found]
             raise OptionsError(
-                problems(error, secret_fields=secret), f"invalid {type(self).__name__}"
+                found,
+                f"invalid {type(self).__name__}",
             ) from None
+
+    @classmethod
+    def _secret_keys(cls) -> list[str]:
+        """Names and config keys of the fields whose values are never echoed."""
+        return [
+            key
+            for name, info in cls.model_fields.items()
+            if _is_secret(info)
+            for key in (name, info.alias)
+            if key
+        ]
+
+    @classmethod
+    def config_keys(cls) -> tuple[str, ...]:
+        """The stack config keys this model reads (its fields' aliases)."""
+        return tuple(info.alias or name for name, info in cls.model_fields.items())
 
     @classmethod
     def from_config(
@@ -168,7 +194,126 @@ class Options(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            found = [_under(prefix, problem) for problem in problems(error)]
+            found = [
+                _under(prefix, problem)
+                for problem in problems(error, secret_fields=cls._secret_keys())
+            ]
             raise OptionsError(found, "invalid stack configuration") from None
         finally:
             _CONTEXT.reset(token)
+
+
+# Stack config hands every value over as a string ("3", "true", '["a"]'); code hands plain
+# values. These types take both, strictly (pydantic's own lax bool would take "yes"), and say
+# what they accept in the project's words.
+
+
+def _config_bool(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _config_list(value: Any) -> Any:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)
+
+
+ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
+StringList = Annotated[tuple[str, ...], BeforeValidator(_config_list)]
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An int from `low` to `high`, from code or as config's string ("3")."""
+
+    def parse(value: Any) -> int:
+        parsed = value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            parsed = int(value)
+        if isinstance(parsed, bool) or not isinstance(parsed, int) or not low <= parsed <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return parsed
+
+    return Annotated[int, BeforeValidator(parse)]
+
+
+def one_of(values: Iterable[str], accepted: str | None = None) -> Any:
+    """A string among `values`; the message lists them ("single or perAz") unless `accepted`."""
+    allowed = tuple(values)
+    expected = accepted or " or ".join(allowed)
+
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def checked(where: str, kind: Any, value: Any, owner: str) -> Any:
+    """`value` validated as the annotated type `kind`, for arguments that are not an options
+    model (a component's Args): the same sentence, naming `where`, as a model would give."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as error:
+        found = [_under(where, problem) for problem in problems(error)]
+        raise OptionsError(found, f"invalid {owner}") from None
+
+
+def matching(
+    pattern: re.Pattern[str], accepted: str, *, also: Any = None, empty: bool = False
+) -> Any:
+    """A string matching `pattern` (and passing `also`, when given), or "" when `empty` says
+    so (an unset optional key); else "expected <accepted>"."""
+
+    def check(value: Any) -> str:
+        if empty and value == "":
+            return value
+        ok = isinstance(value, str) and pattern.fullmatch(value) and (also is None or also(value))
+        if not ok:
+            raise ValueError(f"expected {accepted}")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def password(min_length: int) -> Any:
+    """An optional secret: empty means "generate one". A Pulumi Output (from code) is checked by
+    whoever made it. Mark the field `json_schema_extra={"secret": True}` so it is never shown."""
+
+    def check(value: Any) -> Any:
+        if value in (None, "") or isinstance(value, pulumi.Output):
+            return value or None
+        if not isinstance(value, str) or len(value) < min_length:
+            raise ValueError(
+                f"expected at least {min_length} characters, or leave it unset to have one "
+                "generated"
+            )
+        return value
+
+    return Annotated[Any, BeforeValidator(check)]
+
+
+SECRET: dict[str, Any] = {"secret": True}
+# Admin logins (Argo CD, Grafana) given by config: long enough not to be guessed.
+MIN_PASSWORD_LENGTH = 12
+AdminPassword = password(MIN_PASSWORD_LENGTH)
+
+
+def component_inputs(options: Options) -> dict[str, Any]:
+    """The options as plain data, by field name, for a component's recorded inputs
+    (`ComponentResource.__init__`'s props); secret fields go in as Pulumi secrets."""
+    data = options.model_dump(mode="json", exclude=set(type(options)._secret_keys()))
+    for name in type(options).model_fields:
+        value = getattr(options, name)
+        if name in type(options)._secret_keys() and value is not None:
+            data[name] = pulumi.Output.secret(value)
+    return data

@@ -24,29 +24,18 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     prefix = settings.prefix
     network = Network(
         prefix,
-        NetworkArgs(
-            cidr=settings.network.cidr,
-            availability_zones=settings.network.availability_zones,
-            nat_mode=settings.network.nat_mode,
-            flow_logs=settings.network.flow_logs,
-            cluster_name=prefix,
-        ),
+        NetworkArgs(settings.network, settings.availability_zones, cluster_name=prefix),
     )
 
     cluster = Cluster(
         prefix,
         ClusterArgs(
+            settings.cluster,
             cluster_name=prefix,
-            kubernetes_version=settings.cluster.kubernetes_version,
+            region=settings.region,
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids,
-            public_access_cidrs=settings.cluster.public_access_cidrs,
-            admin_role_arns=settings.cluster.admin_role_arns,
-            spot=settings.cluster.spot,
-            system=settings.cluster.system,
-            node_disk_size_gib=settings.cluster.node_disk_size_gib,
-            region=settings.region,
             egress_ready=network.egress_ready,
         ),
     )
@@ -54,6 +43,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     edge = Edge(
         prefix,
         EdgeArgs(
+            settings.edge,
             cluster_name=cluster.cluster_name,
             region=settings.region,
             vpc_id=network.vpc_id,
@@ -61,19 +51,16 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             oidc_issuer=cluster.oidc_issuer,
             provider=cluster.provider,
             nodes_ready=cluster.nodes_ready,
-            certificate_arn=settings.edge.certificate_arn,
-            hosted_zone_id=zone.zone_id if (zone := settings.edge.hosted_zone) else None,
-            domain=settings.edge.domain,
+            hosted_zone_id=zone.zone_id if (zone := settings.hosted_zone) else None,
         ),
     )
 
     observability = Observability(
         prefix,
         ObservabilityArgs(
+            settings.observability,
             provider=cluster.provider,
             domain=settings.edge.domain,
-            retention=settings.observability.retention,
-            volume_size_gib=settings.observability.volume_size_gib,
             block_storage=cluster.block_storage,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
@@ -81,8 +68,7 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
             proxy_namespace=edge.proxy_namespace,
             proxy_labels=edge.proxy_labels,
             scheme=edge.scheme,
-            grafana_admin_password=settings.observability.grafana_admin_password,
-            alert_receivers=settings.observability.alert_receivers,
+            alert_receivers=settings.alert_receivers,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             depends_on=edge.crds_ready,
@@ -92,16 +78,13 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
     gitops = GitOps(
         prefix,
         GitOpsArgs(
+            settings.gitops,
             provider=cluster.provider,
             domain=settings.edge.domain,
-            repo_url=settings.gitops.repo_url,
-            path=settings.gitops.path,
-            revision=settings.gitops.revision,
             gateway_name=edge.gateway_name,
             gateway_namespace=edge.gateway_namespace,
             route_namespace_labels=edge.route_namespace_labels,
             scheme=edge.scheme,
-            admin_password=settings.gitops.admin_password,
             # After monitoring: Argo CD renders its ServiceMonitors only if their CRD exists.
             depends_on=[*edge.crds_ready, *observability.crds_ready],
         ),

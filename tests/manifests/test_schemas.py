@@ -9,7 +9,7 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 
-from app_platform import config, render
+from app_platform import cluster, render
 from tests.upstream import checks
 
 # Every stack file in the repository: the platform stack and the example app stack.
@@ -33,7 +33,7 @@ def schema_errors(obj: dict) -> list[str]:
 
 
 def test_the_validated_version_is_the_clusters():
-    assert KUBERNETES_VERSION in config.SUPPORTED_KUBERNETES_VERSIONS
+    assert KUBERNETES_VERSION in cluster.SUPPORTED_KUBERNETES_VERSIONS
     assert f"{KUBERNETES_VERSION}.0" in kubernetes_validate.utils.all_versions()
 
 

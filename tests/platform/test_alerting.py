@@ -225,10 +225,9 @@ def test_the_component_refuses_receivers_it_cannot_wire():
     def program(receivers):
         provider = k8s.Provider("platform-test-k8s", kubeconfig="{}")
         args = observability.ObservabilityArgs(
+            observability.ObservabilityOptions(retention="1d", volume_size_gib=10),
             provider=provider,
             domain="test.example",
-            retention="1d",
-            volume_size_gib=10,
             block_storage=BlockStorage(
                 storage_class_name="gp3", cluster_name="test", region="us-east-1", ready=[]
             ),

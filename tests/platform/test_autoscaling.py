@@ -5,6 +5,8 @@ import json
 import pytest
 
 from app_platform import autoscaling, charts
+from app_platform.cluster import SUPPORTED_KUBERNETES_VERSIONS
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -51,9 +53,24 @@ def test_cluster_autoscaler_image_matches_the_cluster_minor(run_stack, version, 
 
 
 def test_every_supported_kubernetes_version_has_an_autoscaler_image():
-    from app_platform import config
+    assert set(SUPPORTED_KUBERNETES_VERSIONS) == set(charts.CLUSTER_AUTOSCALER_IMAGE_TAGS)
 
-    assert set(config.SUPPORTED_KUBERNETES_VERSIONS) == set(charts.CLUSTER_AUTOSCALER_IMAGE_TAGS)
+
+def test_an_unsupported_kubernetes_version_is_refused_naming_the_argument():
+    with pytest.raises(OptionsError) as raised:
+        autoscaling.AutoscalingArgs(
+            provider=None,
+            cluster_name="demo",
+            kubernetes_version="1.29",
+            region="us-east-1",
+            oidc_provider_arn="arn",
+            oidc_issuer="issuer",
+        )
+    assert str(raised.value).splitlines() == [
+        "invalid AutoscalingArgs:",
+        "  - 'kubernetes_version' = \"1.29\" is not valid: expected one of 1.34, 1.35, 1.36 "
+        "(EKS standard support)",
+    ]
 
 
 def test_cluster_autoscaler_role_is_least_privilege_and_scoped_to_the_cluster(dev):

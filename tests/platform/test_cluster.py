@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from app_platform import cluster as cluster_module
+from app_platform.cluster import ClusterOptions, NodeGroupOptions
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 CLUSTER = "eks:index:Cluster"
@@ -132,3 +136,69 @@ def test_ebs_csi_driver_needs_no_instance_metadata_and_tags_its_volumes(dev):
     assert configuration["node"]["metadataSources"] == "kubernetes"
     assert configuration["controller"]["k8sTagClusterId"] == "platform-dev"
     assert configuration["controller"]["extraCreateMetadata"] is True
+
+
+OPEN = ("0.0.0.0/0",)
+
+
+def test_options_default_to_a_diversified_spot_group_and_two_system_nodes():
+    options = ClusterOptions(public_access_cidrs=OPEN)
+    assert options.kubernetes_version == "1.35"
+    assert len(set(options.spot.instance_types)) >= 3
+    assert (options.spot.min_size, options.spot.max_size) == (2, 6)
+    assert options.system == NodeGroupOptions(
+        instance_types=("t3.large",), min_size=2, desired_size=2, max_size=2
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, "'public_access_cidrs' is not set"),
+        (
+            {"kubernetes_version": "1.29"},
+            "'kubernetes_version' = \"1.29\" is not valid: expected one of 1.34, 1.35, 1.36",
+        ),
+        ({"public_access_cidrs": []}, "'public_access_cidrs' = [] is not valid: expected a non"),
+        ({"admin_role_arns": ["arn:aws:iam::1:user/x"]}, "expected IAM role ARNs"),
+        (
+            {
+                "spot": {
+                    "instance_types": ["m6i.large"],
+                    "min_size": 1,
+                    "desired_size": 1,
+                    "max_size": 2,
+                }
+            },
+            "'spot.instance_types' = [\"m6i.large\"] is not valid: expected at least 3 different",
+        ),
+        (
+            {
+                "spot": {
+                    "instance_types": ["m6i.large", "m7g.large", "m5.large"],
+                    "min_size": 1,
+                    "desired_size": 1,
+                    "max_size": 2,
+                }
+            },
+            "no Graviton: ['m7g.large']",
+        ),
+        (
+            {
+                "spot": {
+                    "instance_types": ["m6i.large", "m6a.large", "m5.large"],
+                    "min_size": 3,
+                    "desired_size": 1,
+                    "max_size": 2,
+                }
+            },
+            "is not valid: expected min_size <= desired_size <= max_size",
+        ),
+        ({"system_node_count": 0}, "'system_node_count' = 0 is not valid: expected a whole"),
+        ({"system_instance_type": "large"}, "expected an instance type such as t3.large"),
+    ],
+)
+def test_options_built_in_code_refuse_what_config_refuses(given, expected):
+    with pytest.raises(OptionsError) as raised:
+        ClusterOptions(**{"public_access_cidrs": OPEN, **given} if given else {})
+    assert expected in str(raised.value)

@@ -7,6 +7,8 @@ import pytest
 import yaml
 
 from app_platform import config, offline, preflight
+from app_platform.cluster import MIN_SPOT_INSTANCE_TYPES
+from app_platform.network import subnet_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_dev_defaults_are_valid(parse_config):
     settings = parse_config()
     assert settings.prefix == "platform-dev"
-    assert settings.network.availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
-    assert len(settings.cluster.spot.instance_types) >= config.MIN_SPOT_INSTANCE_TYPES
+    assert settings.availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+    assert len(settings.cluster.spot.instance_types) >= MIN_SPOT_INSTANCE_TYPES
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,7 @@ def test_valid_admin_role_arns_pass(parse_config):
 def test_subnet_plan_fits_the_vpc_without_overlap():
     import ipaddress
 
-    private, public = config.subnet_plan("10.0.0.0/16", 3)
+    private, public = subnet_plan("10.0.0.0/16", 3)
     networks = [ipaddress.ip_network(c) for c in private + public]
     vpc = ipaddress.ip_network("10.0.0.0/16")
     assert all(n.subnet_of(vpc) for n in networks)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app_platform import charts, edge, offline
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -220,3 +221,37 @@ def test_nlb_balances_across_zones_and_gates_proxy_readiness_on_its_health(dev):
         namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"]
         == "enabled"
     )
+
+
+def test_options_default_to_http_on_the_test_domain():
+    assert edge.EdgeOptions() == edge.EdgeOptions(domain="app-platform.test", certificate_arn="")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            {"domain": "Dev.Example"},
+            "'domain' = \"Dev.Example\" is not valid: expected a lowercase",
+        ),
+        ({"certificate_arn": "arn:aws:iam::1:x"}, "expected an ACM certificate ARN, or empty"),
+    ],
+)
+def test_options_built_in_code_refuse_what_config_refuses(given, expected):
+    with pytest.raises(OptionsError) as raised:
+        edge.EdgeOptions(**given)
+    assert expected in str(raised.value)
+
+
+def test_args_refuse_a_certificate_of_another_region():
+    options = edge.EdgeOptions(certificate_arn=CERTIFICATE.replace("us-east-1", "eu-west-1"))
+    with pytest.raises(OptionsError, match="expected a certificate in the stack's region us-east"):
+        edge.EdgeArgs(
+            options,
+            cluster_name="demo",
+            region="us-east-1",
+            vpc_id="vpc-1",
+            oidc_provider_arn="arn",
+            oidc_issuer="issuer",
+            provider=None,
+        )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from app_platform import gitops, offline, plan
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,3 +236,48 @@ def test_gitops_config_mistakes_are_refused(config_error, changes, expected):
     message = config_error(**changes)
     assert expected in message
     assert "tiny" not in message
+
+
+def test_options_default_to_the_repositorys_app_directory_on_main():
+    options = gitops.GitOpsOptions()
+    assert (options.repo_url, options.path, options.revision) == ("", "gitops/apps", "main")
+    assert options.admin_password is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            {"repo_url": "github.com/x"},
+            "'repo_url' = \"github.com/x\" is not valid: expected a git",
+        ),
+        ({"path": "a/../b"}, "'path' = \"a/../b\" is not valid: expected a directory inside"),
+        ({"revision": "has space"}, "'revision' = \"has space\" is not valid"),
+        ({"admin_password": "tiny"}, "'admin_password' = [secret] is not valid: expected at least"),
+    ],
+)
+def test_options_built_in_code_refuse_what_config_refuses(given, expected):
+    with pytest.raises(OptionsError) as raised:
+        gitops.GitOpsOptions(**given)
+    assert expected in str(raised.value)
+    assert "tiny" not in str(raised.value)
+
+
+def test_args_need_a_repository_to_read():
+    with pytest.raises(OptionsError, match=r"'options\.repo_url' = \"\" is not valid"):
+        gitops.GitOpsArgs(
+            gitops.GitOpsOptions(),
+            provider=None,
+            domain="example.test",
+            gateway_name="gw",
+            gateway_namespace="edge",
+            route_namespace_labels={},
+        )
+
+
+def test_the_component_records_its_options_and_keeps_the_password_secret(with_password):
+    component = with_password.one("app-platform:gitops:GitOps")
+    inputs = without_secrets(component.inputs)
+    assert inputs["path"] == "gitops/apps" and inputs["revision"] == "main"
+    assert inputs["admin_password"] == "[secret]"
+    assert PASSWORD not in json.dumps(inputs)

@@ -8,7 +8,9 @@ from app_platform.network import (
     PUBLIC_SUBNET_ROLE_TAG,
     Network,
     NetworkArgs,
+    NetworkOptions,
 )
+from app_platform.options import OptionsError
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -88,10 +90,8 @@ def test_egress_ready_is_every_link_of_the_private_subnets_path_out():
         built["network"] = Network(
             "net",
             NetworkArgs(
-                cidr="10.0.0.0/16",
+                NetworkOptions(availability_zone_count=2, nat_mode="perAz"),
                 availability_zones=("us-east-1a", "us-east-1b"),
-                nat_mode="perAz",
-                flow_logs=False,
                 cluster_name="demo",
             ),
         )
@@ -103,3 +103,55 @@ def test_egress_ready_is_every_link_of_the_private_subnets_path_out():
     }
     assert len(expected) == 2 + 3 + 4 + 1  # NAT gateways, route tables, associations, IGW
     assert {(type(r).__name__, r._name) for r in built["network"].egress_ready} == expected
+
+
+def test_options_default_to_a_three_zone_network_with_a_nat_per_zone():
+    options = NetworkOptions()
+    assert (options.cidr, options.availability_zone_count, options.nat_mode) == (
+        "10.0.0.0/16",
+        3,
+        "perAz",
+    )
+    assert options.flow_logs is False
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"nat_mode": "perAZ"}, "'nat_mode' = \"perAZ\" is not valid: expected single or perAz"),
+        ({"cidr": "10.0.0.1/16"}, "'cidr' = \"10.0.0.1/16\" is not valid: expected an IPv4"),
+        (
+            {"cidr": "10.0.0.0/25"},
+            "'cidr' = \"10.0.0.0/25\" is not valid: expected a network large enough for 3",
+        ),
+        (
+            {"availability_zone_count": 1},
+            "'availability_zone_count' = 1 is not valid: expected a whole number from 2 to 16",
+        ),
+        ({"flow_logs": "yes"}, "'flow_logs' = \"yes\" is not valid: expected true or false"),
+    ],
+)
+def test_options_built_in_code_refuse_what_config_refuses(given, expected):
+    with pytest.raises(OptionsError) as raised:
+        NetworkOptions(**given)
+    assert expected in str(raised.value)
+
+
+def test_options_from_config_name_the_keys_and_take_config_strings():
+    assert NetworkOptions.from_config({"vpcFlowLogs": "true", "availabilityZoneCount": "2"}) == (
+        NetworkOptions(flow_logs=True, availability_zone_count=2)
+    )
+    with pytest.raises(OptionsError) as raised:
+        NetworkOptions.from_config({"natGateways": "none", "vpcCidr": "10.0.0.0/33"})
+    assert [p.where for p in raised.value.problems] == ["vpcCidr", "natGateways"]
+
+
+def test_args_need_as_many_zones_as_the_options_ask_for():
+    with pytest.raises(ValueError, match="3 zones wanted, 2 given"):
+        NetworkArgs(NetworkOptions(), ("us-east-1a", "us-east-1b"), cluster_name="demo")
+
+
+def test_the_component_records_its_options_and_zones_as_inputs(dev):
+    inputs = dev.one("app-platform:network:Network").inputs
+    assert inputs["nat_mode"] == "single" and inputs["cidr"] == "10.0.0.0/16"
+    assert inputs["availability_zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from app_platform import cluster, observability, offline
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -304,3 +305,24 @@ def test_observability_config_mistakes_are_refused(config_error, changes, expect
     message = config_error(**changes)
     assert expected in message
     assert "short" not in message.replace("'prometheusRetention'", "")  # never echo a password
+
+
+def test_options_default_to_fifteen_days_on_fifty_gib():
+    options = observability.ObservabilityOptions()
+    assert (options.retention, options.volume_size_gib) == ("15d", 50)
+    assert options.grafana_admin_password is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"retention": "15 days"}, "'retention' = \"15 days\" is not valid: expected a duration"),
+        ({"volume_size_gib": 5}, "'volume_size_gib' = 5 is not valid: expected a whole number"),
+        ({"grafana_admin_password": "short"}, "'grafana_admin_password' = [secret] is not valid"),
+    ],
+)
+def test_options_built_in_code_refuse_what_config_refuses(given, expected):
+    with pytest.raises(OptionsError) as raised:
+        observability.ObservabilityOptions(**given)
+    assert expected in str(raised.value)
+    assert "short" not in str(raised.value)

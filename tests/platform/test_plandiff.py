@@ -248,6 +248,9 @@ def test_real_offline_plans_of_the_dev_stack_diff_cleanly():
     base, head = json.loads(json.dumps(base)), json.loads(json.dumps(head))
     result = plandiff.diff(base, head)
     assert not result.added and not result.removed
-    (changed,) = result.changed
-    assert changed.type == "eks:index:ManagedNodeGroup"
-    assert [(c.path, c.old, c.new) for c in changed.changes] == [("scalingConfig.maxSize", 6, 9)]
+    # The node group, and the Cluster component's record of the options it was built with.
+    changes = {r.type: [(c.path, c.old, c.new) for c in r.changes] for r in result.changed}
+    assert changes == {
+        "eks:index:ManagedNodeGroup": [("scalingConfig.maxSize", 6, 9)],
+        "app-platform:cluster:Cluster": [("spot.max_size", 6, 9)],
+    }

@@ -28,7 +28,6 @@ from app_platform.apps.spec import AppSpec
 from app_platform.cluster import ClusterOptions
 from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
-from app_platform.image import context_problem
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
 from app_platform.options import Options, OptionsError, Problem
@@ -378,7 +377,7 @@ def parse(
     _check_creator(check, cluster.admin_role_arns if cluster else (), environment.caller_arn)
 
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
-    zone = edge and _check_hosted_zone(check, edge, hosted_zone)
+    zone = _check_hosted_zone(check, edge, hosted_zone)
     alert_receivers = _check_alert_receivers(check)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
@@ -395,7 +394,7 @@ def parse(
         gitops=gitops,
         observability=observability,
         alert_receivers=alert_receivers,
-        hosted_zone=zone or None,
+        hosted_zone=zone,
         apps=apps,
     )
 
@@ -447,12 +446,15 @@ def hosted_zone_query(value: str) -> dict[str, Any]:
 
 
 def _check_hosted_zone(
-    check: _Checker, edge: EdgeOptions, zone: HostedZone | str | None
+    check: _Checker, edge: EdgeOptions | None, zone: HostedZone | str | None
 ) -> HostedZone | None:
     """`hostedZone`: a public zone of this account that `domain` is (or is under), and not
-    together with `certificateArn` (the stack then makes its own certificate)."""
-    value, domain, certificate = edge.hosted_zone, edge.domain, edge.certificate_arn
-    if not value:
+    together with `certificateArn` (the stack then makes its own certificate). Checked from
+    the raw keys too when another edge key is wrong, so every problem shows at once."""
+    value = check.raw.get("hostedZone") or ""
+    certificate = check.raw.get("certificateArn") or ""
+    domain = edge.domain if edge else str(check.raw.get("domain") or "")
+    if not value or not isinstance(value, str):
         return None
     if certificate:
         check.errors.append(

@@ -303,16 +303,16 @@ class EdgeOptions(Options):
     certificate_arn: matching(CERTIFICATE_ARN_PATTERN, CERTIFICATE_ACCEPTED, empty=True) = Field(
         "",
         alias="certificateArn",
-        description="ACM certificate (same region) for the domain's hosts, with DNS done elsewhere; "
-        "when set, the NLB serves HTTPS on 443 terminating TLS with it, and port 80 only "
-        "redirects to HTTPS. Empty (and no hostedZone) means HTTP only. Not together with "
+        description="ACM certificate (same region) for the domain's hosts, with DNS done "
+        "elsewhere; when set, the NLB serves HTTPS on 443 terminating TLS with it, and port 80 "
+        "only redirects to HTTPS. Empty (and no hostedZone) means HTTP only. Not together with "
         "hostedZone.",
     )
     hosted_zone: str = Field(
         "",
         alias="hostedZone",
-        description="Public Route 53 hosted zone (id Z... or name) that domain is, or is under: the "
-        "stack then makes and DNS-validates an ACM certificate for *.<domain>, serves "
+        description="Public Route 53 hosted zone (id Z... or name) that domain is, or is under: "
+        "the stack then makes and DNS-validates an ACM certificate for *.<domain>, serves "
         "HTTPS on 443 (port 80 only redirects), and points *.<domain> at the load "
         "balancer. Empty: no DNS records are made.",
     )

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from app_platform import config, edge, gitops, offline
+from app_platform.options import OptionsError
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,23 +336,21 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_the_edge_refuses_a_certificate_and_a_zone_from_code():
-    args = edge.EdgeArgs(
-        cluster_name="c",
-        region="us-east-1",
-        vpc_id="v",
-        oidc_provider_arn="a",
-        oidc_issuer="i",
-        provider=None,  # type: ignore[arg-type]
-        certificate_arn=GIVEN_CERTIFICATE,
-        hosted_zone_id="Z0OFFLINEEXAMPLE",
-        domain="dev.example.com",
-    )
-    assert "expected one" in args.problems()[0]
-    assert edge.EdgeArgs(**{**vars(args), "certificate_arn": None}).problems() == []
-    assert (
-        "needs the domain"
-        in (edge.EdgeArgs(**{**vars(args), "certificate_arn": None, "domain": None}).problems()[0])
-    )
+    def args(certificate_arn: str) -> edge.EdgeArgs:
+        return edge.EdgeArgs(
+            edge.EdgeOptions(domain="dev.example.com", certificate_arn=certificate_arn),
+            cluster_name="c",
+            region="us-east-1",
+            vpc_id="v",
+            oidc_provider_arn="a",
+            oidc_issuer="i",
+            provider=None,  # type: ignore[arg-type]
+            hosted_zone_id="Z0OFFLINEEXAMPLE",
+        )
+
+    with pytest.raises(OptionsError, match="'hosted_zone_id' = \"Z0OFFLINEEXAMPLE\""):
+        args(GIVEN_CERTIFICATE)
+    assert args("").hosted_zone_id == "Z0OFFLINEEXAMPLE"
 
 
 def test_argo_cd_apps_get_the_domain_and_nothing_else_to_change(with_zone):

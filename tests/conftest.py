@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The zones the config tests pretend the region has.

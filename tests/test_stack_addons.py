@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import charts, hosts, offline
+from app_platform import charts
+from app_platform_tools import hosts, offline, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +46,7 @@ def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
             continue
         assert release.inputs["version"] == pin.version, release.name
         assert (
-            checks.unknown_values_keys(pin.name, offline.unwrap_secrets(release.inputs["values"]))
-            == []
+            checks.unknown_values_keys(pin.name, secrets.unwrap(release.inputs["values"])) == []
         ), release.name
         assert release.inputs["timeout"] >= charts.DEFAULT_TIMEOUT_SECONDS, release.name
 

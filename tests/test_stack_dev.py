@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from app_platform import offline, plan
+from app_platform_tools import offline, plan, secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 FOUNDATION_OUTPUTS = {
@@ -75,7 +75,7 @@ def test_offline_plan_json_is_complete_and_redacts_secrets(tmp_path):
     assert data["stack"] == "dev"
     assert sum(data["counts"].values()) == len(data["resources"])
     assert data["outputs"]["kubeconfig"] == {"value": "[secret]", "secret": True}
-    assert "__secret__" not in target.read_text()
+    assert secrets.SECRET_KEY not in target.read_text()
 
 
 def test_every_stack_file_runs_offline():

@@ -11,7 +11,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import offline
 from app_platform.app import (
     PRE_STOP_SLEEP_SECONDS,
     App,
@@ -23,6 +22,7 @@ from app_platform.app import (
     Resources,
 )
 from app_platform.database import DatabaseSpec
+from app_platform_tools import offline, secrets
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -297,8 +297,8 @@ def test_database_password_is_generated_url_safe_and_only_in_the_secret(comments
     assert set(generated.inputs.get("overrideSpecial", "")) <= set("-_.~")
     password = generated.outputs["result"]
     string_data = comments.one(SECRET).inputs["stringData"]
-    assert "__secret__" in string_data, "the Secret's values must be Pulumi secrets"
-    parts = urlsplit(offline.unwrap_secrets(string_data)["DATABASE_URL"])
+    assert secrets.SECRET_KEY in string_data, "the Secret's values must be Pulumi secrets"
+    parts = urlsplit(secrets.unwrap(string_data)["DATABASE_URL"])
     assert parts.scheme == "postgresql" and parts.port == 5432 and parts.path == "/comments"
     assert parts.hostname == comments.one(RDS).outputs["address"]
     assert parts.username == "comments" and parts.password == password
@@ -321,8 +321,8 @@ def test_secret_env_goes_to_the_secret_not_the_deployment():
     spec = dataclasses.replace(SPEC, database=None, secret_env={"API_KEY": "s3cr3t-value"})
     recording = build(spec)
     string_data = recording.one(SECRET).inputs["stringData"]
-    assert "__secret__" in string_data
-    assert offline.unwrap_secrets(string_data) == {"API_KEY": "s3cr3t-value"}
+    assert secrets.SECRET_KEY in string_data
+    assert secrets.unwrap(string_data) == {"API_KEY": "s3cr3t-value"}
     assert "s3cr3t-value" not in json.dumps(recording.one(DEPLOYMENT).inputs)
 
 
@@ -394,7 +394,7 @@ def test_platform_refs_from_a_platform_stack():
         "vpc_id": expected["vpcId"],
     }
     provider = recording.one("pulumi:providers:kubernetes").inputs
-    assert "__secret__" in json.dumps(provider["kubeconfig"])
+    assert secrets.SECRET_KEY in json.dumps(provider["kubeconfig"])
 
 
 def test_comments_dashboard_shows_rate_errors_latency_replicas_and_db_connections():

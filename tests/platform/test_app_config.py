@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 

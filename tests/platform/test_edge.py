@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import charts, edge, offline
+from app_platform import charts, edge
+from app_platform_tools import offline
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -2,13 +2,13 @@
 
 import pytest
 
-from app_platform import offline
 from app_platform.network import (
     PRIVATE_SUBNET_ROLE_TAG,
     PUBLIC_SUBNET_ROLE_TAG,
     Network,
     NetworkArgs,
 )
+from app_platform_tools import offline
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"

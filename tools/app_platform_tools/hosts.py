@@ -1,4 +1,6 @@
-"""Print (or write) the /etc/hosts line for the platform's hosts: `python -m app_platform.hosts`.
+"""Print (or write) the /etc/hosts line for the platform's hosts.
+
+    python -m app_platform_tools.hosts [--stack NAME] [--outputs FILE] [--write]
 
 An NLB has DNS names, not fixed addresses (and its addresses can change), so the stack exports
 the load balancer's hostname and this resolves it when run. It reads `pulumi stack output

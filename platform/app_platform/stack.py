@@ -22,6 +22,9 @@ from app_platform.gitops import GitOps, GitOpsArgs
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
+# The platform's own hosts under the domain: Argo CD's and Grafana's UIs.
+PLATFORM_HOSTS = ("argocd", "grafana")
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -57,10 +60,6 @@ class Platform:
             "argocdUrl": self.gitops.url,
             "argocdAdminPassword": self.gitops.admin_password,
         }
-
-
-# The platform's own hosts under the domain: Argo CD's and Grafana's UIs.
-PLATFORM_HOSTS = ("argocd", "grafana")
 
 
 def build_platform(settings: config.PlatformSettings) -> Platform:
@@ -162,7 +161,19 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
         ),
     )
 
-    contract = PlatformContract(
+    contract = _contract(settings, network, cluster, edge, observability)
+    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
+
+
+def _contract(
+    settings: config.PlatformSettings,
+    network: Network,
+    cluster: Cluster,
+    edge: Edge,
+    observability: Observability,
+) -> PlatformContract:
+    """What every app gets from these components."""
+    return PlatformContract(
         provider=cluster.provider,
         kubeconfig=cluster.kubeconfig,
         gateway_name=edge.gateway_name,
@@ -178,4 +189,3 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
         route_namespace_labels=edge.route_namespace_labels,
         dashboard_labels=observability.dashboard_label,
     )
-    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)

@@ -5,21 +5,10 @@ dev stack's offline outputs)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
+from app_platform_tools import secrets
 
-from app_platform_tools import offline, secrets
-
-ROOT = Path(__file__).resolve().parent.parent
 APP = "app-platform:app:App"
-PLATFORM_STACK = "organization/app-platform/dev"
-
-
-@pytest.fixture(scope="module")
-def podinfo(dev: offline.Recording) -> offline.Recording:
-    outputs = {name: output.value for name, output in dev.outputs.items()}
-    return offline.run(ROOT, "podinfo", stack_references={PLATFORM_STACK: outputs})
 
 
 def test_dev_runs_the_comments_api_on_its_platform(dev):

@@ -14,14 +14,12 @@ from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "app-stack"
-PLATFORM_STACK = "organization/app-platform/dev"
 
 
 @pytest.fixture(scope="module")
-def on_dev(dev: offline.Recording) -> offline.Recording:
+def on_dev(platform_references: dict[str, dict]) -> offline.Recording:
     """The example planned onto the dev platform stack's own (offline) outputs."""
-    outputs = {name: output.value for name, output in dev.outputs.items()}
-    return offline.run(EXAMPLE, "podinfo", stack_references={PLATFORM_STACK: outputs})
+    return offline.run(EXAMPLE, "podinfo", stack_references=platform_references)
 
 
 def test_it_is_a_project_of_its_own_that_installs_the_library_as_a_package():

@@ -29,7 +29,7 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt platform/pyproject.toml bootstrap/requirements.txt
+$(READY): requirements.txt tests/requirements.txt apps/comments/requirements.txt platform/pyproject.toml tools/pyproject.toml bootstrap/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -49,7 +49,7 @@ $(CHECKOV_READY): tests/manifests/checkov-requirements.txt
 setup: $(READY) $(POLICY_READY) $(CHECKOV_READY) ## Build every virtualenv the other targets use (program and tools, policy pack, checkov); needs PyPI once
 
 plan: $(READY) ## Offline plan of STACK (default dev) of PROJECT (default .): no cloud account needed; JSON=plan.json also writes JSON
-	$(BIN)/python -m app_platform.plan --project $(PROJECT) --stack $(STACK) $(if $(JSON),--json $(JSON))
+	$(BIN)/python -m app_platform_tools.plan --project $(PROJECT) --stack $(STACK) $(if $(JSON),--json $(JSON))
 
 test: setup ## Run every test, offline once setup has run (PostgreSQL tests need its server binaries)
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest
@@ -84,8 +84,8 @@ outputs: cli ## Show STACK's outputs
 hosts: cli $(READY) ## Map the stack's hostnames to its load balancer in /etc/hosts (asks for sudo)
 	pulumi stack output --json --stack $(STACK) > .stack-outputs.json
 	@trap 'rm -f .stack-outputs.json' EXIT; \
-	  $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json && \
-	  sudo $(BIN)/python -m app_platform.hosts --outputs .stack-outputs.json --write
+	  $(BIN)/python -m app_platform_tools.hosts --outputs .stack-outputs.json && \
+	  sudo $(BIN)/python -m app_platform_tools.hosts --outputs .stack-outputs.json --write
 
 kubeconfig: cli ## Write the cluster's kubeconfig into ~/.kube/config (aws eks update-kubeconfig)
 	$$(pulumi stack output kubeconfigCommand --stack $(STACK))

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parent.parent
+# The platform stack the app stacks' config names.
+PLATFORM_STACK = "organization/app-platform/dev"
 # The zones the config tests pretend the region has.
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 # What the config tests pretend the machine says: Docker running, a checkout with an origin.
@@ -21,6 +24,19 @@ ENVIRONMENT = preflight.Environment(
 def dev() -> offline.Recording:
     """Everything the real dev stack registers, run offline under mocks."""
     return offline.run(ROOT, "dev")
+
+
+@pytest.fixture(scope="session")
+def platform_references(dev: offline.Recording) -> dict[str, dict]:
+    """What an app stack's StackReference to the dev platform stack reads: the dev stack's own
+    offline outputs, for `offline.run(..., stack_references=platform_references)`."""
+    return {PLATFORM_STACK: {name: output.value for name, output in dev.outputs.items()}}
+
+
+@pytest.fixture(scope="session")
+def podinfo(platform_references: dict[str, dict]) -> offline.Recording:
+    """The podinfo app stack (Pulumi.podinfo.yaml) on the dev platform stack's outputs."""
+    return offline.run(ROOT, "podinfo", stack_references=platform_references)
 
 
 @pytest.fixture

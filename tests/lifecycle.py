@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from app_platform.offline import Recording, Resource
+from app_platform_tools.offline import Recording, Resource
 
 
 def label(resource: Resource) -> str:

@@ -26,7 +26,8 @@ import pulumi
 import pulumi_random as random
 import pytest
 
-from app_platform import charts, cluster, edge, network, observability, offline, volumes
+from app_platform import charts, cluster, edge, network, observability, volumes
+from app_platform_tools import offline, secrets
 from tests.lifecycle import Graph, label
 from tests.test_stack_addons import CRD_SOURCES, custom_resources
 
@@ -118,7 +119,7 @@ def makes_claims(values) -> bool:
 
 
 def release_values(release) -> dict:
-    return offline.unwrap_secrets(release.inputs.get("values") or {})
+    return secrets.unwrap(release.inputs.get("values") or {})
 
 
 def ebs_csi_driver(recording) -> list[offline.Resource]:

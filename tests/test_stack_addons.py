@@ -3,12 +3,10 @@ their CRDs, install order, first-deployment preview, URLs and the hosts line. Cr
 order as a whole: tests/test_lifecycle.py."""
 
 import itertools
-import json
 from pathlib import Path
 
-import pytest
-
-from app_platform import charts, hosts, offline
+from app_platform import charts
+from app_platform_tools import offline, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +43,7 @@ def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
             continue
         assert release.inputs["version"] == pin.version, release.name
         assert (
-            checks.unknown_values_keys(pin.name, offline.unwrap_secrets(release.inputs["values"]))
-            == []
+            checks.unknown_values_keys(pin.name, secrets.unwrap(release.inputs["values"])) == []
         ), release.name
         assert release.inputs["timeout"] >= charts.DEFAULT_TIMEOUT_SECONDS, release.name
 
@@ -93,42 +90,3 @@ def test_stack_outputs_give_urls_hosts_and_secret_passwords(dev):
     assert line.endswith(" ".join(outputs["hostnames"].value))
     for name in ("argocdAdminPassword", "grafanaAdminPassword"):
         assert outputs[name].secret and outputs[name].value, name
-
-
-def test_hosts_line_resolves_the_load_balancer(dev, tmp_path, monkeypatch, capsys):
-    outputs = {name: output.value for name, output in dev.outputs.items()}
-    outputs_file = tmp_path / "outputs.json"
-    outputs_file.write_text(json.dumps(outputs))
-    resolved = []
-    monkeypatch.setattr(hosts, "resolve", lambda name: resolved.append(name) or "203.0.113.10")
-    hosts_file = tmp_path / "hosts"
-    hosts_file.write_text("127.0.0.1 localhost\n203.0.113.9 old.test # app-platform\n")
-
-    assert (
-        hosts.main(["--outputs", str(outputs_file), "--write", "--hosts-file", str(hosts_file)])
-        == 0
-    )
-    assert (
-        hosts.main(["--outputs", str(outputs_file), "--write", "--hosts-file", str(hosts_file)])
-        == 0
-    )
-
-    assert resolved == [outputs["loadBalancerHostname"]] * 2
-    expected = f"203.0.113.10 {' '.join(outputs['hostnames'])} # app-platform"
-    assert hosts_file.read_text() == f"127.0.0.1 localhost\n{expected}\n"
-    assert capsys.readouterr().out.splitlines() == [expected, expected]
-
-
-def test_hosts_fails_clearly_before_the_first_deployment(tmp_path, capsys):
-    outputs_file = tmp_path / "outputs.json"
-    outputs_file.write_text("{}")
-    assert hosts.main(["--outputs", str(outputs_file)]) == 1
-    assert "run pulumi up" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("address", ["198.51.100.7"])
-def test_hosts_line_format(address):
-    line = hosts.hosts_line(
-        {"loadBalancerHostname": "nlb.example", "hostnames": ["a.test", "b.test"]}, address
-    )
-    assert line == f"{address} a.test b.test # app-platform"

@@ -5,25 +5,10 @@ dev stack's offline outputs)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
+from app_platform_tools import secrets
 
-from app_platform import offline
-
-ROOT = Path(__file__).resolve().parent.parent
 APP = "app-platform:app:App"
-PLATFORM_STACK = "organization/app-platform/dev"
-
-
-@pytest.fixture(scope="module")
-def podinfo(dev: offline.Recording) -> offline.Recording:
-    outputs = {name: output.value for name, output in dev.outputs.items()}
-    offline.STACK_REFERENCE_OUTPUTS[PLATFORM_STACK] = outputs
-    try:
-        return offline.run(ROOT, "podinfo")
-    finally:
-        offline.STACK_REFERENCE_OUTPUTS.pop(PLATFORM_STACK, None)
 
 
 def test_dev_runs_the_comments_api_on_its_platform(dev):
@@ -120,7 +105,7 @@ def test_app_stack_uses_the_platform_stacks_outputs(dev, podinfo):
 
 def test_app_stack_reaches_the_cluster_with_the_secret_kubeconfig(podinfo):
     provider = podinfo.one("pulumi:providers:kubernetes").inputs
-    assert "__secret__" in str(provider["kubeconfig"])
+    assert secrets.SECRET_KEY in str(provider["kubeconfig"])
     app = podinfo.one(APP)
     assert all(r.type.startswith("kubernetes:") for r in podinfo.descendants(app))
 

@@ -1,11 +1,11 @@
-"""The dev stack as a whole: what a user gets from `pulumi up` and `make plan`."""
+"""The dev stack as a whole: what a user gets from `pulumi up`."""
 
 import json
 from pathlib import Path
 
 import yaml
 
-from app_platform import offline, plan
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parent.parent
 FOUNDATION_OUTPUTS = {
@@ -60,24 +60,6 @@ def test_resource_names_derive_from_one_prefix(dev):
     assert all(r.name.startswith("platform-dev") for r in dev.resources), [
         r.name for r in dev.resources if not r.name.startswith("platform-dev")
     ]
-
-
-def test_offline_plan_prints_the_tree_outputs_and_counts(dev):
-    text = plan.render_text(dev)
-    assert "+ app-platform:cluster:Cluster  platform-dev" in text
-    assert "  + eks:index:ManagedNodeGroup  platform-dev-spot  capacityType=SPOT" in text
-    assert "kubeconfig: [secret]" in text
-    assert f"Resources: {len(dev.resources)}" in text
-
-
-def test_offline_plan_json_is_complete_and_redacts_secrets(tmp_path):
-    target = tmp_path / "plan.json"
-    assert plan.main(["--project", str(ROOT), "--stack", "dev", "--json", str(target)]) == 0
-    data = json.loads(target.read_text())
-    assert data["stack"] == "dev"
-    assert sum(data["counts"].values()) == len(data["resources"])
-    assert data["outputs"]["kubeconfig"] == {"value": "[secret]", "secret": True}
-    assert "__secret__" not in target.read_text()
 
 
 def test_every_stack_file_runs_offline():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import config, offline, plan, preflight
+from app_platform import config, preflight
+from app_platform_tools import offline, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
@@ -114,16 +115,15 @@ def test_the_offline_plan_stands_in_for_docker_and_a_missing_origin_and_says_so(
 
 
 @pytest.fixture
-def caller(monkeypatch):
+def caller() -> offline.Caller:
     """The mocked AWS says the program runs in an SSO-like session of ROLE (path and all)."""
-    monkeypatch.setattr(offline, "CALLER_ARN", SESSION)
-    monkeypatch.setitem(offline.SESSION_ISSUER_ARNS, SESSION, ROLE)
+    return offline.Caller(arn=SESSION, session_issuers={SESSION: ROLE})
 
 
 @pytest.mark.parametrize("listed", [ROLE, "arn:aws:iam::123456789012:role/deployer"])
 def test_the_creator_listed_as_an_admin_stops_the_run_before_anything(run_stack, caller, listed):
     admins = ["arn:aws:iam::123456789012:role/sso-admins", listed]
-    message, recording = refused(run_stack, {"adminRoleArns": admins})
+    message, recording = refused(run_stack, {"adminRoleArns": admins}, caller=caller)
     assert (
         f"config 'adminRoleArns' lists \"{listed}\", the role this program runs as ({ROLE}): "
         "EKS already gives the cluster's creator admin access"
@@ -134,7 +134,7 @@ def test_the_creator_listed_as_an_admin_stops_the_run_before_anything(run_stack,
 
 def test_other_admins_than_the_creator_get_access_entries(run_stack, caller):
     admins = ["arn:aws:iam::123456789012:role/sso-admins"]
-    recording = run_stack({"adminRoleArns": admins})
+    recording = run_stack({"adminRoleArns": admins}, caller=caller)
     cluster = recording.one("eks:index:Cluster").inputs
     principals = [entry["principalArn"] for entry in cluster["accessEntries"].values()]
     assert principals == admins

@@ -1,26 +1,69 @@
-"""The platform stack: network, cluster and add-ons wired together, and the outputs users and
-app stacks read.
+"""The platform stack: network, cluster and add-ons wired together.
 
-`build_platform` is what a platform stack's `__main__.py` calls; an app stack instead reads the
-same references back with `PlatformRefs.from_stack_reference`.
+`build_platform` is what a platform stack's `__main__.py` calls; it registers the components
+and exports nothing. The program exports `Platform.outputs()` for the people who run the stack
+and `Platform.contract.outputs()` for the app stacks, which read the contract back with
+`PlatformContract.from_stack_reference`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 
 from app_platform import config
-from app_platform.app import PlatformRefs
 from app_platform.autoscaling import Autoscaling, AutoscalingArgs
 from app_platform.cluster import Cluster, ClusterArgs
+from app_platform.contract import PlatformContract
 from app_platform.edge import Edge, EdgeArgs
 from app_platform.gitops import GitOps, GitOpsArgs
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
+# The platform's own hosts under the domain: Argo CD's and Grafana's UIs.
+PLATFORM_HOSTS = ("argocd", "grafana")
 
-def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
-    """Network, cluster and add-ons; gives what every app needs from them."""
+
+@dataclass(frozen=True)
+class Platform:
+    """The platform's components, and the contract every app gets from them."""
+
+    region: str
+    network: Network
+    cluster: Cluster
+    edge: Edge
+    observability: Observability
+    gitops: GitOps
+    contract: PlatformContract
+
+    @property
+    def hostnames(self) -> list[str]:
+        """The hostnames of the platform's own web UIs (apps add theirs)."""
+        return [f"{host}.{self.contract.domain}" for host in PLATFORM_HOSTS]
+
+    def outputs(self) -> dict[str, pulumi.Input[Any]]:
+        """What the people who run the stack read: where things are, and the admin logins."""
+        cluster_name = self.cluster.cluster_name
+        return {
+            "region": self.region,
+            "publicSubnetIds": self.network.public_subnet_ids,
+            "clusterName": cluster_name,
+            "oidcProviderArn": self.cluster.oidc_provider_arn,
+            "kubeconfigCommand": cluster_name.apply(
+                lambda name: f"aws eks update-kubeconfig --region {self.region} --name {name}"
+            ),
+            "loadBalancerHostname": self.edge.load_balancer_hostname,
+            "grafanaUrl": self.observability.grafana_url,
+            "grafanaAdminPassword": self.observability.grafana_admin_password,
+            "argocdUrl": self.gitops.url,
+            "argocdAdminPassword": self.gitops.admin_password,
+        }
+
+
+def build_platform(settings: config.PlatformSettings) -> Platform:
+    """Network, cluster and add-ons; gives them and what every app needs from them."""
     prefix = settings.prefix
     network = Network(
         prefix,
@@ -103,39 +146,21 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
         ),
     )
 
-    pulumi.export("region", settings.region)
-    pulumi.export("vpcId", network.vpc_id)
-    pulumi.export("publicSubnetIds", network.public_subnet_ids)
-    pulumi.export("privateSubnetIds", network.private_subnet_ids)
-    pulumi.export("clusterName", cluster.cluster_name)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
-    pulumi.export("nodeSecurityGroupId", cluster.node_security_group_id)
-    pulumi.export(
-        "kubeconfigCommand",
-        f"aws eks update-kubeconfig --region {settings.region} --name {prefix}",
-    )
-    pulumi.export("gatewayName", edge.gateway_name)
-    pulumi.export("gatewayNamespace", edge.gateway_namespace)
-    pulumi.export("loadBalancerHostname", edge.load_balancer_hostname)
-    pulumi.export("grafanaUrl", observability.grafana_url)
-    pulumi.export("grafanaAdminPassword", observability.grafana_admin_password)
-    pulumi.export("argocdUrl", gitops.url)
-    pulumi.export("argocdAdminPassword", gitops.admin_password)
-    pulumi.export("helloUrl", f"{edge.scheme}://hello.{settings.edge.domain}")
-    hostnames = sorted(
-        f"{host}.{settings.edge.domain}"
-        for host in ("argocd", "grafana", "hello", *(app.name for app in settings.apps))
-    )
-    pulumi.export("hostnames", hostnames)
-    # An NLB has DNS names, not fixed addresses: `python -m app_platform.hosts` resolves one.
-    pulumi.export(
-        "hostsLine",
-        edge.load_balancer_hostname.apply(lambda lb: f"<address of {lb}> {' '.join(hostnames)}"),
-    )
+    contract = _contract(settings, network, cluster, edge, observability)
+    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
 
-    refs = PlatformRefs(
+
+def _contract(
+    settings: config.PlatformSettings,
+    network: Network,
+    cluster: Cluster,
+    edge: Edge,
+    observability: Observability,
+) -> PlatformContract:
+    """What every app gets from these components."""
+    return PlatformContract(
         provider=cluster.provider,
+        kubeconfig=cluster.kubeconfig,
         gateway_name=edge.gateway_name,
         gateway_namespace=edge.gateway_namespace,
         domain=settings.edge.domain,
@@ -149,10 +174,3 @@ def build_platform(settings: config.PlatformSettings) -> PlatformRefs:
         route_namespace_labels=edge.route_namespace_labels,
         dashboard_labels=observability.dashboard_label,
     )
-    # What an app stack reads back through its StackReference (PlatformRefs.from_stack_reference).
-    pulumi.export("domain", refs.domain)
-    pulumi.export("urlScheme", refs.url_scheme)
-    pulumi.export("proxyNamespace", refs.proxy_namespace)
-    pulumi.export("monitoringNamespace", refs.monitoring_namespace)
-    pulumi.export("routeNamespaceLabels", refs.route_namespace_labels)
-    return refs

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app_platform import offline
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "bootstrap"
 STACK = "example"
-if str(BOOTSTRAP) not in sys.path:  # for `ci_access`
-    sys.path.insert(0, str(BOOTSTRAP))
 
 PROVIDER_ARN = (
     f"arn:aws:iam::{offline.ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"
@@ -28,22 +24,13 @@ MOCK_OUTPUTS = {
 
 
 @pytest.fixture(scope="session")
-def bootstrap_mocks() -> Iterator[None]:
-    added = {t: h for t, h in MOCK_OUTPUTS.items() if t not in offline.OUTPUTS}
-    offline.OUTPUTS.update(added)
-    yield
-    for type_ in added:
-        offline.OUTPUTS.pop(type_, None)
-
-
-@pytest.fixture(scope="session")
-def bootstrap(bootstrap_mocks) -> offline.Recording:
-    return offline.run(BOOTSTRAP, STACK)
+def bootstrap() -> offline.Recording:
+    return offline.run(BOOTSTRAP, STACK, outputs=MOCK_OUTPUTS)
 
 
 @pytest.fixture
-def run_bootstrap(bootstrap_mocks):
-    def run(overrides: dict[str, Any] | None = None) -> offline.Recording:
-        return offline.run(BOOTSTRAP, STACK, overrides)
+def run_bootstrap():
+    def run(overrides: dict[str, Any] | None = None, **kwargs: Any) -> offline.Recording:
+        return offline.run(BOOTSTRAP, STACK, overrides, outputs=MOCK_OUTPUTS, **kwargs)
 
     return run

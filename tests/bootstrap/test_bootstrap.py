@@ -12,7 +12,7 @@ import pytest
 import yaml
 from ci_access import config, documents, repository
 
-from app_platform import offline
+from app_platform_tools import offline, secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "bootstrap"
@@ -36,7 +36,7 @@ EKS_COMPONENT_SERVICES = {"eks", "iam", "ec2", "ssm", "autoscaling"}
 
 def document(value: Any) -> dict[str, Any]:
     """A recorded policy input as the JSON document AWS receives."""
-    return json.loads(offline.unwrap_secrets(value))
+    return json.loads(secrets.unwrap(value))
 
 
 def trust(recording: offline.Recording, role: str) -> dict:
@@ -186,7 +186,7 @@ def test_deploy_writes_state_and_is_denied_the_ci_roles_key_and_bucket_settings(
 def policies_of(recording: offline.Recording, role: str) -> dict[str, str]:
     """Inline policy documents of a role, by the name after `<role>-`."""
     return {
-        policy.name.removeprefix(f"{role}-"): offline.unwrap_secrets(policy.inputs["policy"])
+        policy.name.removeprefix(f"{role}-"): secrets.unwrap(policy.inputs["policy"])
         for policy in recording.of_type("aws:iam/rolePolicy:RolePolicy")
         if policy.name.startswith(f"{role}-")
     }
@@ -281,12 +281,10 @@ def test_make_bootstrap_prints_one_command_per_setting(bootstrap):
     assert "pulumi stack init podinfo --secrets-provider" in "\n".join(lines)
 
 
-def test_bad_settings_are_all_reported_before_any_resource(bootstrap_mocks):
+def test_bad_settings_are_all_reported_before_any_resource(run_bootstrap):
     recording = offline.Recording(project="app-platform-bootstrap", stack="example")
     with pytest.raises(config.ConfigError) as raised:
-        offline.run(
-            BOOTSTRAP,
-            "example",
+        run_bootstrap(
             {"githubRepository": "not a repo", "defaultBranch": 'ma"in', "stateBucket": "UP"},
             recording=recording,
         )
@@ -297,9 +295,9 @@ def test_bad_settings_are_all_reported_before_any_resource(bootstrap_mocks):
     assert not recording.resources
 
 
-def test_the_e2e_role_cannot_share_the_deploy_roles_environment(bootstrap_mocks):
+def test_the_e2e_role_cannot_share_the_deploy_roles_environment(run_bootstrap):
     with pytest.raises(config.ConfigError, match=r"app-platform-bootstrap:e2eEnvironment = 'dev'"):
-        offline.run(BOOTSTRAP, "example", {"e2eEnvironment": "dev"})
+        run_bootstrap({"e2eEnvironment": "dev"})
 
 
 def test_a_value_cannot_change_a_documents_structure():

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from app_platform import offline
+from app_platform_tools import offline
 from tests.e2e import checks, stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,16 +26,10 @@ def e2e_recording(dev_config):
     config = offline.load_stack_config(
         ROOT, "dev", stack_config.e2e_config(dev_config, STACK, "eu-central-1")
     )
-
-    def program() -> None:
-        sys.path.insert(0, str(ROOT))
-        try:
-            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        finally:
-            sys.path.remove(str(ROOT))
-
     # As `make plan` does: the mocks build no image and the clone may have no origin.
-    return offline.run_function(program, config, stack=STACK, stand_ins=offline.offline_stand_ins())
+    return offline.run_function(
+        offline.program(ROOT), config, stack=STACK, stand_ins=offline.offline_stand_ins()
+    )
 
 
 def test_stack_names_are_short_random_and_valid_pulumi_and_aws_names():

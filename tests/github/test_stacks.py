@@ -15,6 +15,8 @@ from types import ModuleType
 import pytest
 import yaml
 
+from app_platform_tools import offline
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 PLAN_STACK = ROOT / ".github" / "scripts" / "plan_stack.sh"
@@ -152,3 +154,16 @@ def test_every_variable_the_workflows_read_is_one_make_bootstrap_prints():
     assert read
     for name in read:
         assert f"gh variable set {name} " in printed, name
+
+
+def test_ci_plans_the_example_app_stack_and_it_plans_offline():
+    examples = [e for e in stacks.discover(ROOT) if e["project"] != "."]
+    assert {
+        "project": "examples/app-stack",
+        "stack": "podinfo",
+        "id": "examples-app-stack-podinfo",
+        "policy_config": "",
+    } in examples
+    for entry in examples:
+        recording = offline.run(ROOT / entry["project"], entry["stack"])
+        assert recording.resources, entry

@@ -215,7 +215,7 @@ def test_forks_get_an_offline_plan_comment_without_privileged_code_execution():
     assert download["with"]["pattern"] == "offline-plan-*"
     assert download["with"]["path"].startswith("${{ runner.temp }}")
     runs = "\n".join(s.get("run", "") for s in job["steps"])
-    assert "app_platform.plandiff" in runs
+    assert "app_platform_tools.plandiff" in runs
     # One comment per stack, found again by its own marker; ids from the fork are checked.
     assert "<!-- app-platform:offline-plan:${id} -->" in runs
     assert '[[ "$id" =~ ^[A-Za-z0-9]' in runs

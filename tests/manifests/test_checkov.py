@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import render
+from app_platform_tools import render
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -9,7 +9,8 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 
-from app_platform import cluster, render
+from app_platform import cluster
+from app_platform_tools import render
 from tests.upstream import checks
 
 # Every stack file in the repository: the platform stack and the example app stack.

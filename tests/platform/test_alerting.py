@@ -7,8 +7,9 @@ from pathlib import Path
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import alerting, observability, offline
+from app_platform import alerting, observability
 from app_platform.volumes import BlockStorage
+from app_platform_tools import offline, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,13 +54,7 @@ def receivers_by_name(config):
 
 def without_secrets(value):
     """Recorded data with every Pulumi secret taken out: what plans and previews show."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return "[secret]"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
+    return secrets.redact(value)
 
 
 def test_with_no_receiver_configured_every_alert_goes_to_the_null_receiver(dev):
@@ -137,13 +132,14 @@ def test_secret_settings_reach_alertmanager_only_through_a_secret(wired):
     values = alertmanager(wired)
     assert values["alertmanagerSpec"]["secrets"] == [alerting.RECEIVER_SECRET]
     release = wired.one(RELEASE, "platform-dev-kube-prometheus-stack")
-    assert "__secret__" not in json.dumps(release.inputs["values"])  # previews show every route
+    # Previews show every route.
+    assert secrets.SECRET_KEY not in json.dumps(release.inputs["values"])
     secret = wired.one(SECRET, "platform-dev-alertmanager-receivers")
     assert secret.inputs["metadata"] == {
         "name": "alertmanager-receivers",
         "namespace": "monitoring",
     }
-    assert offline.unwrap_secrets(secret.inputs["stringData"]) == {
+    assert secrets.unwrap(secret.inputs["stringData"]) == {
         alerting.SLACK_KEY: SLACK_URL,
         alerting.SMTP_PASSWORD_KEY: SMTP_PASSWORD,
         alerting.HEARTBEAT_KEY: HEARTBEAT_URL,

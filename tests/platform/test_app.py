@@ -10,10 +10,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import offline, render
-from app_platform.apps import App, AppArgs, AppSpec, DatabaseSpec, PlatformRefs
+from app_platform.apps import App, AppArgs, AppSpec, DatabaseSpec
 from app_platform.apps.workload import PRE_STOP_SLEEP_SECONDS
+from app_platform.contract import PlatformContract
 from app_platform.options import OptionsError
+from app_platform_tools import offline, render, secrets
 from tests.manifests.test_schemas import schema_errors
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -70,7 +71,7 @@ def build(
             "route_namespace_labels": {"gateway-routes": "allowed"},
             **platform,
         }
-        app = App("platform-dev-comments", AppArgs(spec, PlatformRefs(**refs), "platform-dev"))
+        app = App("platform-dev-comments", AppArgs(spec, PlatformContract(**refs), "platform-dev"))
         pulumi.export("url", app.url)
         pulumi.export("namespace", app.namespace)
 
@@ -300,8 +301,8 @@ def test_database_password_is_generated_url_safe_and_only_in_the_secret(comments
     assert set(generated.inputs.get("overrideSpecial", "")) <= set("-_.~")
     password = generated.outputs["result"]
     string_data = comments.one(SECRET).inputs["stringData"]
-    assert "__secret__" in string_data, "the Secret's values must be Pulumi secrets"
-    parts = urlsplit(offline.unwrap_secrets(string_data)["DATABASE_URL"])
+    assert secrets.SECRET_KEY in string_data, "the Secret's values must be Pulumi secrets"
+    parts = urlsplit(secrets.unwrap(string_data)["DATABASE_URL"])
     assert parts.scheme == "postgresql" and parts.port == 5432 and parts.path == "/comments"
     assert parts.hostname == comments.one(RDS).outputs["address"]
     assert parts.username == "comments" and parts.password == password
@@ -330,8 +331,8 @@ def test_secret_env_goes_to_the_secret_not_the_deployment():
     spec = spec_with(database=None, secret_env={"API_KEY": "apiKey"})
     recording = build(spec, config)
     string_data = recording.one(SECRET).inputs["stringData"]
-    assert "__secret__" in string_data
-    assert offline.unwrap_secrets(string_data) == {"API_KEY": "s3cr3t-value"}
+    assert secrets.SECRET_KEY in string_data
+    assert secrets.unwrap(string_data) == {"API_KEY": "s3cr3t-value"}
     assert "s3cr3t-value" not in json.dumps(recording.one(DEPLOYMENT).inputs)
 
 
@@ -377,7 +378,7 @@ def test_alert_thresholds_come_from_the_spec():
 
 def test_platform_refs_from_a_platform_stack():
     def program() -> None:
-        refs = PlatformRefs.from_stack_reference("platform", "organization/app-platform/dev")
+        refs = PlatformContract.from_stack_reference("platform", "organization/app-platform/dev")
         for key in (
             "gateway_name",
             "gateway_namespace",
@@ -398,7 +399,7 @@ def test_platform_refs_from_a_platform_stack():
         "vpc_id": expected["vpcId"],
     }
     provider = recording.one("pulumi:providers:kubernetes").inputs
-    assert "__secret__" in json.dumps(provider["kubeconfig"])
+    assert secrets.SECRET_KEY in json.dumps(provider["kubeconfig"])
 
 
 def test_comments_dashboard_shows_rate_errors_latency_replicas_and_db_connections():
@@ -463,7 +464,7 @@ def test_platform_env_fills_in_platform_values():
     assert env["NS"] == "comments" and env["PORT"] == "8000"
     # The database URL is a secret: it goes to the Secret under both names, never the env.
     assert "PG_URL" not in env and "DATABASE_URL" not in env
-    secret = offline.unwrap_secrets(recording.one(SECRET).inputs["stringData"])
+    secret = secrets.unwrap(recording.one(SECRET).inputs["stringData"])
     assert set(secret) == {"DATABASE_URL", "PG_URL"} and secret["PG_URL"] == secret["DATABASE_URL"]
 
 
@@ -492,7 +493,9 @@ def test_a_missing_secret_stops_the_app_before_any_of_its_resources():
 
     def program() -> None:
         provider = k8s.Provider("k8s", kubeconfig="{}")
-        refs = PlatformRefs(provider=provider, gateway_name="g", gateway_namespace="e", domain="d")
+        refs = PlatformContract(
+            provider=provider, gateway_name="g", gateway_namespace="e", domain="d"
+        )
         App("platform-dev-comments", AppArgs(spec, refs, "platform-dev"))
 
     with pytest.raises(Exception, match="apiKey"):

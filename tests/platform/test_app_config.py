@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
 from app_platform.apps.spec import APP_KEYS
 from app_platform.database import DatabaseSpec
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]

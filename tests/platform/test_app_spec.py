@@ -6,10 +6,10 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from app_platform import offline
 from app_platform.apps import AppSpec, DatabaseSpec
 from app_platform.apps.spec import APP_KEYS, DEFAULT_RUN_AS_USER
 from app_platform.options import OptionsError
+from app_platform_tools import offline
 
 HELLO = {
     "name": "hello",

@@ -7,6 +7,7 @@ import pytest
 from app_platform import cluster as cluster_module
 from app_platform.cluster import ClusterOptions, NodeGroupOptions
 from app_platform.options import OptionsError
+from app_platform_tools import secrets
 from tests.upstream import checks
 
 CLUSTER = "eks:index:Cluster"
@@ -110,7 +111,7 @@ def test_addons_match_the_cluster_version_and_start_in_order(dev):
 
 def test_kubernetes_provider_uses_the_clusters_kubeconfig_as_a_secret(dev):
     provider = dev.one("pulumi:providers:kubernetes")
-    assert "__secret__" in provider.inputs["kubeconfig"]
+    assert secrets.SECRET_KEY in provider.inputs["kubeconfig"]
     assert dev.depends_on(provider, dev.one(CLUSTER))
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, offline, preflight
+from app_platform import config, preflight
 from app_platform.cluster import MIN_SPOT_INSTANCE_TYPES
 from app_platform.network import subnet_plan
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import charts, edge, offline
+from app_platform import charts, edge
 from app_platform.options import OptionsError
+from app_platform_tools import offline
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

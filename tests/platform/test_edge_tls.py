@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app_platform import config, edge, gitops, offline
+from app_platform import config, edge, gitops
 from app_platform.options import OptionsError
+from app_platform_tools import offline, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +144,7 @@ def test_every_url_the_stack_gives_or_writes_says_https(request, recording):
     argocd = stack.one("kubernetes:helm.sh/v3:Release", "platform-dev-argocd")
     assert argocd.inputs["values"]["configs"]["cm"]["url"] == f"https://argocd.{domain}"
     kps = stack.one("kubernetes:helm.sh/v3:Release", "platform-dev-kube-prometheus-stack")
-    grafana = offline.unwrap_secrets(kps.inputs["values"])["grafana"]
+    grafana = secrets.unwrap(kps.inputs["values"])["grafana"]
     assert grafana["env"]["GF_SERVER_ROOT_URL"] == f"https://grafana.{domain}"
     assert checks.unknown_values_keys("kube-prometheus-stack", {"grafana": grafana}) == []
 
@@ -151,7 +152,7 @@ def test_every_url_the_stack_gives_or_writes_says_https(request, recording):
 def test_dev_urls_stay_http(dev):
     assert dev.outputs["argocdUrl"].value == "http://argocd.dev.app-platform.test"
     kps = dev.one("kubernetes:helm.sh/v3:Release", "platform-dev-kube-prometheus-stack")
-    grafana = offline.unwrap_secrets(kps.inputs["values"])["grafana"]
+    grafana = secrets.unwrap(kps.inputs["values"])["grafana"]
     assert grafana["env"]["GF_SERVER_ROOT_URL"] == "http://grafana.dev.app-platform.test"
 
 
@@ -321,9 +322,9 @@ def test_mixing_wrongly_is_refused_at_preview_naming_the_keys(overrides, expecte
     assert expected in config_error(overrides)
 
 
-def test_a_private_zone_is_refused(monkeypatch):
-    monkeypatch.setattr(offline, "PRIVATE_HOSTED_ZONES", {"Z0OFFLINEEXAMPLE"})
-    assert "a public hosted zone (example.com is private" in config_error(ZONE)
+def test_a_private_zone_is_refused():
+    private = {"hostedZone": "Z0OFFLINEPRIVATE", "domain": "dev.internal.example.net"}
+    assert "a public hosted zone (internal.example.net is private" in config_error(private)
 
 
 def test_every_problem_is_reported_at_once():
@@ -364,11 +365,8 @@ def test_an_app_stack_on_a_zone_platform_needs_nothing_more(with_zone):
     """The podinfo app stack, on the outputs of a platform stack with a hosted zone: its URL
     says https and its route lands on the https listener only, with no setting of its own."""
     platform = "organization/app-platform/dev"
-    offline.STACK_REFERENCE_OUTPUTS[platform] = {k: o.value for k, o in with_zone.outputs.items()}
-    try:
-        app_stack = offline.run(ROOT, "podinfo")
-    finally:
-        offline.STACK_REFERENCE_OUTPUTS.pop(platform, None)
+    outputs = {k: o.value for k, o in with_zone.outputs.items()}
+    app_stack = offline.run(ROOT, "podinfo", stack_references={platform: outputs})
     assert app_stack.outputs["appUrls"].value == {"podinfo": "https://podinfo.dev.example.com"}
     (route,) = app_stack.of_type(HTTP_ROUTE)
     (namespace,) = app_stack.of_type(NAMESPACE)

@@ -7,8 +7,9 @@ import bcrypt
 import pytest
 import yaml
 
-from app_platform import gitops, offline, plan
+from app_platform import gitops
 from app_platform.options import OptionsError
+from app_platform_tools import offline, plan, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def test_argocd_is_pinned_and_its_values_known(dev):
     release = argocd(dev)
     assert (release.inputs["chart"], release.inputs["version"]) == ("argo-cd", "10.1.1")
     assert release.inputs["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
-    values = offline.unwrap_secrets(release.inputs["values"])
+    values = secrets.unwrap(release.inputs["values"])
     assert checks.unknown_values_keys("argo-cd", values) == []
     assert values["configs"]["params"]["server.insecure"] is True
     assert values["global"]["domain"] == "argocd.dev.app-platform.test"
@@ -51,20 +52,14 @@ def admin_secret(recording):
 
 def without_secrets(value):
     """Recorded data with every Pulumi secret taken out: what plans and previews show."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return "[secret]"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
+    return secrets.redact(value)
 
 
 def test_only_the_password_hash_is_secret_every_other_setting_shows_in_plans(dev):
     values = argocd(dev).inputs["values"]
-    assert "__secret__" not in json.dumps(values)
+    assert secrets.SECRET_KEY not in json.dumps(values)
     assert values["configs"]["secret"] == {"createSecret": False}
-    password_hash = offline.unwrap_secrets(admin_secret(dev).inputs["stringData"])["admin.password"]
+    password_hash = secrets.unwrap(admin_secret(dev).inputs["stringData"])["admin.password"]
     assert password_hash.startswith("$2a$")
     visible = json.dumps(
         [without_secrets(r.inputs) for r in dev.resources]
@@ -83,19 +78,19 @@ def test_argocd_reads_the_hash_from_the_stacks_own_argocd_secret(dev):
     assert metadata["labels"]["app.kubernetes.io/part-of"] == "argocd"
     # Kept when an older stack's chart-made argocd-secret leaves the chart on upgrade.
     assert metadata["annotations"] == {"helm.sh/resource-policy": "keep"}
-    data = offline.unwrap_secrets(secret.inputs["stringData"])
+    data = secrets.unwrap(secret.inputs["stringData"])
     # The keys Argo CD 3.4 reads; it writes server.secretkey itself (FACTS.md 10).
     assert set(data) == {"admin.password", "admin.passwordMtime"}
     assert data["admin.passwordMtime"] == gitops.ADMIN_PASSWORD_MTIME
-    assert "__secret__" in json.dumps(secret.inputs["stringData"])
+    assert secrets.SECRET_KEY in json.dumps(secret.inputs["stringData"])
     assert dev.depends_on(argocd(dev), secret)
     output = dev.outputs["argocdAdminPassword"]
     assert output.secret and output.value
-    assert output.value not in json.dumps(offline.unwrap_secrets(secret.inputs))
+    assert output.value not in json.dumps(secrets.unwrap(secret.inputs))
 
 
 def test_configured_admin_password_is_hashed_and_exported_as_secret(with_password):
-    data = offline.unwrap_secrets(admin_secret(with_password).inputs["stringData"])
+    data = secrets.unwrap(admin_secret(with_password).inputs["stringData"])
     assert bcrypt.checkpw(PASSWORD.encode(), data["admin.password"].encode())
     output = with_password.outputs["argocdAdminPassword"]
     assert output.secret and output.value == PASSWORD

@@ -10,8 +10,9 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from app_platform import cluster, image, offline
+from app_platform import cluster, image
 from app_platform.image import AppImage, AppImageArgs
+from app_platform_tools import offline, secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMENTS = "apps/comments"
@@ -55,7 +56,7 @@ def test_the_build_targets_the_nodes_and_pushes_with_a_secret_ecr_token(comments
     (registry,) = build_inputs["registries"]
     url = comments.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
     assert registry["address"] == url and registry["username"] == "AWS"
-    assert registry["password"] == {"__secret__": "offline-ecr-token"}
+    assert registry["password"] == secrets.mark("offline-ecr-token")
 
 
 def test_the_tag_names_the_source_and_the_image_is_handed_on_by_digest(comments):

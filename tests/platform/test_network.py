@@ -2,7 +2,6 @@
 
 import pytest
 
-from app_platform import offline
 from app_platform.network import (
     PRIVATE_SUBNET_ROLE_TAG,
     PUBLIC_SUBNET_ROLE_TAG,
@@ -11,6 +10,7 @@ from app_platform.network import (
     NetworkOptions,
 )
 from app_platform.options import OptionsError
+from app_platform_tools import offline
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"

@@ -8,8 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from app_platform import cluster, observability, offline
+from app_platform import cluster, observability
 from app_platform.options import OptionsError
+from app_platform_tools import offline, secrets
 from tests.upstream import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,9 +180,10 @@ def test_generated_grafana_password_is_a_secret_output_not_a_helm_value(dev):
     values = kps(dev).inputs["values"]
     assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
     assert output.value not in json.dumps(values)
-    assert "__secret__" not in json.dumps(values)  # previews show every kps and Grafana setting
+    # Previews show every kps and Grafana setting.
+    assert secrets.SECRET_KEY not in json.dumps(values)
     secret = dev.one("kubernetes:core/v1:Secret", "platform-dev-grafana-admin")
-    assert "__secret__" in json.dumps(secret.inputs["stringData"])
+    assert secrets.SECRET_KEY in json.dumps(secret.inputs["stringData"])
     assert dev.depends_on(kps(dev), secret)
 
 

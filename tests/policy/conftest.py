@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app_platform import offline
+from app_platform_tools import offline, secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policy"
@@ -32,15 +32,7 @@ def load_rules() -> ModuleType:
 def policy_props(value: Any) -> Any:
     """Recorded inputs as the policy SDK hands them to a rule: secrets unwrapped, resource
     references as their URN (the engine sends references to analyzers as plain IDs/URNs)."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return policy_props(value["__secret__"])
-        if set(value) == {"__resource__"}:
-            return value["__resource__"]
-        return {k: policy_props(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [policy_props(v) for v in value]
-    return value
+    return secrets.walk(value, on_secret=policy_props, on_resource=lambda urn: urn)
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,10 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import policy as policy_sdk
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+from app_platform_tools import secrets
+from app_platform_tools.offline import SECRET_SIGNATURE, SIGNATURE_KEY
 
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 
 
 class _Server:
@@ -70,15 +70,11 @@ def analyzer():
 
 def _wire(value: Any) -> Any:
     """Recorded inputs as the engine sends them to an analyzer."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return {SIG_KEY: SECRET_SIG, "value": _wire(value["__secret__"])}
-        if set(value) == {"__resource__"}:
-            return value["__resource__"]
-        return {k: _wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_wire(v) for v in value]
-    return value
+    return secrets.walk(
+        value,
+        on_secret=lambda inner: {SIGNATURE_KEY: SECRET_SIGNATURE, "value": _wire(inner)},
+        on_resource=lambda urn: urn,
+    )
 
 
 def configure(analyzer, config: dict[str, dict[str, Any]], policy_names: list[str]) -> None:

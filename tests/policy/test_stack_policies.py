@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app_platform import offline
+from app_platform_tools import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "kubernetes:core/v1:Service"

@@ -10,8 +10,8 @@ from app_platform.apps import monitoring, routing, workload
 from app_platform.apps.database import database
 from app_platform.apps.environment import environment, secret_value
 from app_platform.apps.parts import Parts
-from app_platform.apps.platform import PlatformRefs
 from app_platform.apps.spec import AppSpec
+from app_platform.contract import PlatformContract
 from app_platform.database import Database
 from app_platform.image import AppImage, AppImageArgs
 
@@ -19,7 +19,7 @@ from app_platform.image import AppImage, AppImageArgs
 @dataclass(frozen=True)
 class AppArgs:
     spec: AppSpec
-    platform: PlatformRefs
+    platform: PlatformContract
     # Prefix of cloud resource names (the database), e.g. `platform-dev`.
     prefix: str
 

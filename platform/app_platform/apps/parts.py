@@ -8,8 +8,8 @@ from typing import Any
 
 import pulumi
 
-from app_platform.apps.platform import PlatformRefs
 from app_platform.apps.spec import AppSpec
+from app_platform.contract import PlatformContract
 
 CONTAINER_PORT_NAME = "http"
 METRICS_PATH = "/metrics"
@@ -30,7 +30,7 @@ class Parts:
 
     name: str
     spec: AppSpec
-    platform: PlatformRefs
+    platform: PlatformContract
     # Prefix of cloud resource names (the database, the image repository), e.g. `platform-dev`.
     prefix: str
     parent: pulumi.Resource

@@ -29,8 +29,6 @@ import orjson
 import pytest
 
 APP_DIR = Path(__file__).resolve().parents[3] / "apps" / "comments"
-if str(APP_DIR) not in sys.path:
-    sys.path.insert(0, str(APP_DIR))
 
 PG_PASSWORD = "pg-Secret-Pa55word-never-logged"
 PG_USER = "comments_admin"

@@ -10,20 +10,11 @@ Without PostgreSQL binaries the PostgreSQL tests skip, unless COMMENTS_REQUIRE_P
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-APP_DIR = HERE.parents[2] / "apps" / "comments"
-# Tests import the service package and the helper module whatever pytest's import mode is.
-for path in (str(APP_DIR), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from comments_testlib import (  # noqa: E402
+from comments_testlib import (
     BACKENDS,
     Backend,
     PostgresServer,

@@ -1,6 +1,6 @@
 """Kubernetes manifests from an offline recording: what the program would apply, as YAML.
 
-    python -m app_platform.render [--stack dev] [--project DIR] [--out FILE]
+    python -m app_platform_tools.render [--stack dev] [--project DIR] [--out FILE]
 
 Each `kubernetes:<group>/<version>:<Kind>` resource a run registered becomes one object:
 apiVersion and kind from the type token, the recorded inputs as its body. Helm releases and
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from app_platform import offline
+from app_platform_tools import offline, secrets
 
 SECRET_PLACEHOLDER = "redacted-secret"  # noqa: S105 (a stand-in, not a secret)
 # Resource types under the kubernetes provider that are not single Kubernetes objects.
@@ -40,16 +40,10 @@ def api_version_and_kind(type_token: str) -> tuple[str, str] | None:
     return (version if group == "core" else group_version), kind
 
 
-def _unwrap(value: Any, redact: bool, secret: bool = False) -> Any:
-    """Plain data from recorded inputs. Below a secret marker every leaf value is a secret:
-    redacted, the keys kept (a Secret's `stringData` keeps its variable names)."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return _unwrap(value["__secret__"], redact, secret=True)
-        return {k: _unwrap(v, redact, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(v, redact, secret) for v in value]
-    return SECRET_PLACEHOLDER if secret and redact and value is not None else value
+def _plain(value: Any, redact: bool) -> Any:
+    """Plain data from recorded inputs; with `redact`, every value below a secret marker is
+    replaced, the keys kept (a Secret's `stringData` keeps its variable names)."""
+    return secrets.redact_leaves(value, SECRET_PLACEHOLDER) if redact else secrets.unwrap(value)
 
 
 def manifest(resource: offline.Resource, *, redact: bool = True) -> dict[str, Any] | None:
@@ -58,7 +52,7 @@ def manifest(resource: offline.Resource, *, redact: bool = True) -> dict[str, An
     if parsed is None:
         return None
     api_version, kind = parsed
-    body = {k: _unwrap(v, redact) for k, v in resource.inputs.items() if k not in NOT_FIELDS}
+    body = {k: _plain(v, redact) for k, v in resource.inputs.items() if k not in NOT_FIELDS}
     return {"apiVersion": api_version, "kind": kind, **body}
 
 

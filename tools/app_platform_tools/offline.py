@@ -3,7 +3,7 @@
 No cloud account, no cluster and no Pulumi CLI are needed: the program's `__main__.py` runs in
 this process against a mock engine that answers every resource and data-source call with
 plausible values, and a recorder keeps each registered resource (type, name, parent, inputs,
-dependencies) and the stack outputs. The tests assert on a `Recording`; `app_platform.plan`
+dependencies) and the stack outputs. The tests assert on a `Recording`; `app_platform_tools.plan`
 prints one.
 
 Stack config is read the way the CLI reads it: `Pulumi.yaml` defaults, overridden by
@@ -38,6 +38,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from app_platform import preflight
+from app_platform.contract import OUTPUTS as CONTRACT_OUTPUTS
+from app_platform_tools import secrets
 
 ACCOUNT_ID = "123456789012"
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 (a stand-in, not a secret)
@@ -48,15 +50,14 @@ REGION_ZONES = {
     "us-west-1": ["a", "c"],
     "eu-central-1": ["a", "b", "c"],
 }
-# Who the mocked AWS says runs the program (getCallerIdentity), and for an assumed-role
-# session the role behind it, with its path (getSessionContext). Tests may change them.
-CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"
-SESSION_ISSUER_ARNS: dict[str, str] = {}
-# The public Route 53 hosted zones the mocked account has, by id. A lookup by name finds the
-# zone of that name here, or else a public zone of that name; a lookup by an id not here fails,
-# as Route 53 does. Tests may change them.
-HOSTED_ZONES: dict[str, str] = {"Z0OFFLINEEXAMPLE": "example.com"}
-PRIVATE_HOSTED_ZONES: set[str] = set()
+# The Route 53 hosted zones the mocked account has, by id, and which of them are private. A
+# lookup by name finds the zone of that name here, or else a public zone of that name; a lookup
+# by an id not here fails, as Route 53 does.
+HOSTED_ZONES: dict[str, str] = {
+    "Z0OFFLINEEXAMPLE": "example.com",
+    "Z0OFFLINEPRIVATE": "internal.example.net",
+}
+PRIVATE_HOSTED_ZONES = frozenset({"Z0OFFLINEPRIVATE"})
 # The NLB alias zone the mocked provider gives for any region (the real one is a table).
 NLB_HOSTED_ZONE_ID = "Z26RNL4JYFTOTI"
 # Where an offline run's Argo CD reads its apps when the checkout has no usable origin (a clone
@@ -74,6 +75,15 @@ def offline_stand_ins() -> preflight.StandIns:
 # ---------------------------------------------------------------------------------------------
 # Stack config, as the CLI would hand it to the program
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the mocked AWS says runs the program (getCallerIdentity) and, for an assumed-role
+    session, the role behind it with its path (getSessionContext), by session ARN."""
+
+    arn: str = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"
+    session_issuers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -230,6 +240,10 @@ def _kubeconfig(cluster_name: str) -> dict[str, Any]:
     }
 
 
+# Gives the outputs a resource type adds to its inputs: (mocks, resource name, inputs) -> outputs.
+OutputHandler = Callable[["Mocks", str, dict], dict]
+
+
 class Mocks(pulumi_mocks.Mocks):
     """Answers resource registrations and data-source calls with deterministic fake values.
 
@@ -242,15 +256,28 @@ class Mocks(pulumi_mocks.Mocks):
     balancer hostname. Programs must preview all the same.
     """
 
-    def __init__(self, region: str, unknown_outputs: bool = False):
+    def __init__(
+        self,
+        region: str,
+        unknown_outputs: bool = False,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+        caller: Caller | None = None,
+        outputs: Mapping[str, OutputHandler] | None = None,
+    ):
         self.region = region
+        # What each resource type adds to its inputs: `OUTPUTS`, plus or instead `outputs`.
+        self.outputs = {**OUTPUTS, **(outputs or {})}
         self.unknown_outputs = unknown_outputs
+        # Outputs of the stacks a StackReference may name, by fully qualified stack name; any
+        # other name gets the outputs of a platform stack (`platform_stack_outputs`).
+        self.stack_references = dict(stack_references or {})
+        self.caller = caller or Caller()
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-        handler = OUTPUTS.get(args.typ)
+        handler = self.outputs.get(args.typ)
         extra = handler(self, args.name, args.inputs) if handler else {}
         if self.unknown_outputs:
             extra = {key: rpc.UNKNOWN for key in extra if key not in args.inputs}
@@ -272,10 +299,10 @@ def _zones(mocks: Mocks, _args: dict) -> dict:
     return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))]}
 
 
-def _session_context(_mocks: Mocks, args: dict) -> dict:
+def _session_context(mocks: Mocks, args: dict) -> dict:
     arn = args["arn"]
     role = arn.split(":assumed-role/", 1)[-1].split("/", 1)[0]
-    issuer = SESSION_ISSUER_ARNS.get(arn, f"arn:aws:iam::{ACCOUNT_ID}:role/{role}")
+    issuer = mocks.caller.session_issuers.get(arn, f"arn:aws:iam::{ACCOUNT_ID}:role/{role}")
     return {
         "arn": arn,
         "issuerArn": issuer,
@@ -326,7 +353,7 @@ CALLS: dict[str, Callable[[Mocks, dict], Any]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
         "accountId": ACCOUNT_ID,
-        "arn": CALLER_ARN,
+        "arn": m.caller.arn,
         "userId": "AIDAOFFLINE",
     },
     "aws:iam/getSessionContext:getSessionContext": _session_context,
@@ -444,18 +471,8 @@ def _certificate(mocks: Mocks, name: str, inputs: dict) -> dict:
     }
 
 
-# Outputs of the stacks a StackReference may name, by fully qualified stack name. Tests register
-# what an offline run of the referenced stack exported; any other name gets the outputs a
-# platform stack would have (`platform_stack_outputs`).
-STACK_REFERENCE_OUTPUTS: dict[str, dict[str, Any]] = {}
-# Outputs a StackReference reports as secrets.
-STACK_REFERENCE_SECRETS = ("kubeconfig",)
-
-
-def platform_stack_outputs(stack_name: str) -> dict[str, Any]:
-    """Plausible outputs of the platform stack `stack_name` (`org/project/stack`)."""
-    stack = stack_name.rsplit("/", 1)[-1]
-    prefix = f"platform-{stack}"
+def _platform_fakes(prefix: str) -> dict[str, Any]:
+    """A plausible value for each output of the platform contract, by output name."""
     return {
         "kubeconfig": json.dumps(_kubeconfig(prefix)),
         "gatewayName": "platform",
@@ -471,16 +488,34 @@ def platform_stack_outputs(stack_name: str) -> dict[str, Any]:
     }
 
 
-def _stack_reference(_mocks: Mocks, _name: str, inputs: dict) -> dict:
+# The contract outputs a StackReference reports as secrets.
+SECRET_OUTPUTS = tuple(output.name for output in CONTRACT_OUTPUTS if output.secret)
+
+
+def platform_stack_outputs(stack_name: str) -> dict[str, Any]:
+    """Plausible outputs of the platform stack `stack_name` (`org/project/stack`): one value
+    for each output of the platform contract, no more and no fewer."""
+    fakes = _platform_fakes(f"platform-{stack_name.rsplit('/', 1)[-1]}")
+    unknown = sorted(set(fakes) - {output.name for output in CONTRACT_OUTPUTS})
+    missing = [output.name for output in CONTRACT_OUTPUTS if output.name not in fakes]
+    if unknown or missing:
+        raise LookupError(
+            f"the fake platform stack is out of step with the platform contract: "
+            f"no fake for {missing}, fakes for outputs it does not have {unknown}"
+        )
+    return {output.name: fakes[output.name] for output in CONTRACT_OUTPUTS}
+
+
+def _stack_reference(mocks: Mocks, _name: str, inputs: dict) -> dict:
     stack_name = inputs.get("name", "")
-    outputs = STACK_REFERENCE_OUTPUTS.get(stack_name) or platform_stack_outputs(stack_name)
+    outputs = mocks.stack_references.get(stack_name) or platform_stack_outputs(stack_name)
     return {
-        "outputs": outputs,
-        "secretOutputNames": [key for key in STACK_REFERENCE_SECRETS if key in outputs],
+        "outputs": dict(outputs),
+        "secretOutputNames": [name for name in SECRET_OUTPUTS if name in outputs],
     }
 
 
-OUTPUTS: dict[str, Callable[[Mocks, str, dict], dict]] = {
+OUTPUTS: dict[str, OutputHandler] = {
     "eks:index:Cluster": _eks_cluster,
     "aws:ec2/vpc:Vpc": lambda m, n, i: {"id": _fake_id("vpc", n), "arn": m.arn("ec2", f"vpc/{n}")},
     "aws:ec2/subnet:Subnet": lambda m, n, i: {"id": _fake_id("subnet", n)},
@@ -540,7 +575,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             pulumi_mocks.MockResourceArgs(
                 typ=request.type,
                 name=request.name,
-                inputs=unwrap_secrets(inputs),
+                inputs=secrets.unwrap(inputs),
                 provider=request.provider,
                 resource_id=request.importId,
                 custom=request.custom,
@@ -570,22 +605,11 @@ def _provider_urn(reference: str) -> str:
     return reference.rsplit("::", 1)[0] if reference else ""
 
 
-def unwrap_secrets(value: Any) -> Any:
-    """Recorded inputs with the secret markers taken off: the plain values a program passed."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return unwrap_secrets(value["__secret__"])
-        return {k: unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
-    return value
-
-
 # Markers of Pulumi's wire format for values that are not plain data.
-_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a wire marker)
-_RESOURCE_SIGNATURE = "5cf8f73096256a8f31e491e813e4eb8e"
-_OUTPUT_SIGNATURE = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a wire marker)
+RESOURCE_SIGNATURE = "5cf8f73096256a8f31e491e813e4eb8e"
+OUTPUT_SIGNATURE = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 
 
 def _plain(value: Any) -> Any:
@@ -595,14 +619,14 @@ def _plain(value: Any) -> Any:
     resource references `{"__resource__": urn}`, unknown values None.
     """
     if isinstance(value, dict):
-        signature = value.get(_SIGNATURE_KEY)
-        if signature == _SECRET_SIGNATURE:
-            return {"__secret__": _plain(value.get("value"))}
-        if signature == _RESOURCE_SIGNATURE:
-            return {"__resource__": value.get("urn")}
-        if signature == _OUTPUT_SIGNATURE:
+        signature = value.get(SIGNATURE_KEY)
+        if signature == SECRET_SIGNATURE:
+            return secrets.mark(_plain(value.get("value")))
+        if signature == RESOURCE_SIGNATURE:
+            return {secrets.RESOURCE_KEY: value.get("urn")}
+        if signature == OUTPUT_SIGNATURE:
             inner = _plain(value.get("value"))
-            return {"__secret__": inner} if value.get("secret") else inner
+            return secrets.mark(inner) if value.get("secret") else inner
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -626,6 +650,9 @@ def run(
     preview: bool = False,
     recording: Recording | None = None,
     stand_ins: preflight.StandIns | None = None,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    caller: Caller | None = None,
+    outputs: Mapping[str, OutputHandler] | None = None,
 ) -> Recording:
     """Run the program in `project_dir` for `stack` under mocks and return what it registered.
 
@@ -633,9 +660,33 @@ def run(
     Exceptions from the program (a `ConfigError`, say) propagate; pass your own `recording` to
     see what was registered before it was raised. `stand_ins` says what the run stands in for
     (default: `offline_stand_ins()`); its `used` lists what it did stand in for.
+    `stack_references` gives the outputs of the stacks the program references, by fully
+    qualified name (others get a fake platform stack's); `caller` is who AWS says runs it;
+    `outputs` adds or replaces what resource types add to their inputs (`OUTPUTS`).
     """
     project_dir = Path(project_dir).resolve()
     config = load_stack_config(project_dir, stack, overrides)
+
+    return run_function(
+        program(project_dir),
+        config,
+        stack=stack,
+        preview=preview,
+        recording=recording,
+        stand_ins=stand_ins or offline_stand_ins(),
+        mocks=Mocks(
+            config.values.get("aws:region", "us-east-1"),
+            unknown_outputs=preview,
+            stack_references=stack_references,
+            caller=caller,
+            outputs=outputs,
+        ),
+    )
+
+
+def program(project_dir: Path) -> Callable[[], None]:
+    """The Pulumi program in `project_dir`, run as the CLI runs it: its `__main__.py` as the
+    main module, its folder first on the import path while it runs."""
 
     def main() -> None:
         sys.path.insert(0, str(project_dir))
@@ -644,14 +695,7 @@ def run(
         finally:
             sys.path.remove(str(project_dir))
 
-    return run_function(
-        main,
-        config,
-        stack=stack,
-        preview=preview,
-        recording=recording,
-        stand_ins=stand_ins or offline_stand_ins(),
-    )
+    return main
 
 
 def run_function(
@@ -662,12 +706,14 @@ def run_function(
     preview: bool = False,
     recording: Recording | None = None,
     stand_ins: preflight.StandIns | None = None,
+    mocks: Mocks | None = None,
 ) -> Recording:
     """Run `program` (any code that builds resources) under mocks and record it.
 
     Component tests use this to build one component with hand-written arguments. Pass your own
     `recording` to inspect what was registered even when the program raises. `stand_ins` (none
-    by default) is what the program's preflight checks take instead of the real thing.
+    by default) is what the program's preflight checks take instead of the real thing; `mocks`
+    (default: plain ones for the config's region) what answers the program's calls.
     """
     config = config or StackConfig(
         project="test", values={"aws:region": "us-east-1"}, secret_keys=[]
@@ -675,7 +721,8 @@ def run_function(
     recording = recording or Recording(project=config.project, stack=stack)
     # Pulumi keeps its runtime state in context variables: a fresh context per run keeps runs in
     # one process (a test session) from seeing each other's stacks.
-    contextvars.Context().run(_run, program, config, recording, preview, stand_ins)
+    mocks = mocks or Mocks(config.values.get("aws:region", "us-east-1"), unknown_outputs=preview)
+    contextvars.Context().run(_run, program, config, recording, mocks, preview, stand_ins)
     return recording
 
 
@@ -683,6 +730,7 @@ def _run(
     program: Callable[[], None],
     config: StackConfig,
     recording: Recording,
+    mocks: Mocks,
     preview: bool,
     stand_ins: preflight.StandIns | None,
 ) -> None:
@@ -691,7 +739,6 @@ def _run(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     preflight.use_stand_ins(stand_ins)
-    mocks = Mocks(config.values.get("aws:region", "us-east-1"), unknown_outputs=preview)
     pulumi.runtime.set_mocks(
         mocks,
         project=config.project,
@@ -717,10 +764,6 @@ def _run(
     finally:
         asyncio.set_event_loop(None)
         loop.close()
-
-
-def redacted(value: Any, secret: bool) -> Any:
-    return "[secret]" if secret else value
 
 
 def iter_tree(recording: Recording) -> Iterable[tuple[int, Resource]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_platform import plandiff
+from app_platform_tools import plandiff, secrets
 
 STACK = "urn:pulumi:dev::app-platform::"
 
@@ -127,12 +127,12 @@ def test_an_input_that_appears_or_disappears_shows_none_on_the_missing_side():
 def test_secret_values_are_never_shown():
     password = "hunter2-super-secret"
     base = plan(
-        resource("aws:rds/instance:Instance", "db", {"password": {"__secret__": "old-pass"}}),
+        resource("aws:rds/instance:Instance", "db", {"password": secrets.mark("old-pass")}),
         resource("kubernetes:core/v1:Secret", "creds", {"stringData": {"url": "pg://a"}}),
         outputs={"dbPassword": {"value": "[secret]", "secret": True}},
     )
     head = plan(
-        resource("aws:rds/instance:Instance", "db", {"password": {"__secret__": password}}),
+        resource("aws:rds/instance:Instance", "db", {"password": secrets.mark(password)}),
         resource("kubernetes:core/v1:Secret", "creds", {"stringData": {"url": password}}),
         outputs={"dbPassword": {"value": password, "secret": True}},
     )
@@ -219,7 +219,7 @@ def test_command_line_prints_the_comment_and_fails_on_a_bad_file(tmp_path: Path)
     bad.write_text("not json")
     env_path = str(Path(plandiff.__file__).parents[1])
     run = subprocess.run(
-        [sys.executable, "-m", "app_platform.plandiff", str(base), str(head)],
+        [sys.executable, "-m", "app_platform_tools.plandiff", str(base), str(head)],
         capture_output=True,
         text=True,
         check=True,
@@ -229,7 +229,7 @@ def test_command_line_prints_the_comment_and_fails_on_a_bad_file(tmp_path: Path)
     assert "Offline plan difference for stack `dev`" in run.stdout
     assert SPOT["urn"] in run.stdout
     failed = subprocess.run(
-        [sys.executable, "-m", "app_platform.plandiff", str(base), str(bad)],
+        [sys.executable, "-m", "app_platform_tools.plandiff", str(base), str(bad)],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": env_path},
@@ -240,8 +240,8 @@ def test_command_line_prints_the_comment_and_fails_on_a_bad_file(tmp_path: Path)
 
 def test_real_offline_plans_of_the_dev_stack_diff_cleanly():
     """The plan module's JSON is what this reads: a change to the dev stack shows up."""
-    from app_platform import offline
-    from app_platform import plan as plan_module
+    from app_platform_tools import offline
+    from app_platform_tools import plan as plan_module
 
     base = plan_module.to_json(offline.run(".", "dev"))
     head = plan_module.to_json(offline.run(".", "dev", {"spotMaxSize": 9}))

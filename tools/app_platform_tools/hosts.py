@@ -1,4 +1,6 @@
-"""Print (or write) the /etc/hosts line for the platform's hosts: `python -m app_platform.hosts`.
+"""Print (or write) the /etc/hosts line for the platform's hosts.
+
+    python -m app_platform_tools.hosts [--stack NAME] [--outputs FILE] [--write]
 
 An NLB has DNS names, not fixed addresses (and its addresses can change), so the stack exports
 the load balancer's hostname and this resolves it when run. It reads `pulumi stack output
@@ -15,6 +17,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +44,16 @@ def resolve(hostname: str) -> str:
     return addresses[0]
 
 
-def hosts_line(outputs: dict[str, Any], address: str | None = None) -> str:
+def _load_balancer(outputs: dict[str, Any]) -> str:
     hostname = outputs.get("loadBalancerHostname")
-    names = outputs.get("hostnames") or []
-    if not hostname or not names:
+    if not hostname or not outputs.get("hostnames"):
         raise LookupError("the stack has no loadBalancerHostname/hostnames outputs: run pulumi up")
-    return f"{address or resolve(hostname)} {' '.join(names)} {MARKER}"
+    return hostname
+
+
+def hosts_line(outputs: dict[str, Any], address: str | None = None) -> str:
+    names = outputs.get("hostnames") or []
+    return f"{address or resolve(_load_balancer(outputs))} {' '.join(names)} {MARKER}"
 
 
 def replace_line(text: str, line: str) -> str:
@@ -55,7 +62,8 @@ def replace_line(text: str, line: str) -> str:
     return "\n".join([*kept, line]) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, resolver: Callable[[str], str] = resolve) -> int:
+    """The command; `resolver` finds the load balancer's address (DNS unless told otherwise)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="stack to read (default: the selected stack)")
     parser.add_argument("--outputs", type=Path, help="JSON of `pulumi stack output --json`")
@@ -63,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts-file", type=Path, default=HOSTS_FILE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        line = hosts_line(stack_outputs(args.stack, args.outputs))
+        outputs = stack_outputs(args.stack, args.outputs)
+        line = hosts_line(outputs, resolver(_load_balancer(outputs)))
     except (LookupError, OSError, subprocess.CalledProcessError) as error:
         print(f"hosts: {error}", file=sys.stderr)
         return 1

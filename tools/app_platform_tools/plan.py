@@ -1,8 +1,8 @@
 """The offline plan: what a stack would create, without a cloud account or the Pulumi CLI.
 
-    python -m app_platform.plan [--stack dev] [--project DIR] [--json FILE]
+    python -m app_platform_tools.plan [--stack dev] [--project DIR] [--json FILE]
 
-Runs the program under mocks (`app_platform.offline`) and prints the resource tree (component
+Runs the program under mocks (`app_platform_tools.offline`) and prints the resource tree (component
 then children) with each resource's key settings, the stack outputs (secrets redacted) and a
 count by type. `--json FILE` writes the same as JSON for tools (`-` for standard output), e.g.
 to compare two revisions of a pull request.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app_platform import offline
+from app_platform_tools import offline, secrets
 
 # The inputs worth seeing per resource type, as dotted paths into the recorded inputs.
 KEY_SETTINGS: dict[str, list[str]] = {
@@ -68,8 +68,7 @@ def _lookup(inputs: dict[str, Any], path: str) -> Any:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, dict) and set(value) == {"__secret__"}:
-        return "[secret]"
+    value = secrets.redact(value)
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
@@ -83,17 +82,6 @@ def key_settings(resource: offline.Resource) -> dict[str, Any]:
     return {path: value for path, value in found.items() if value is not None}
 
 
-def _redact(value: Any) -> Any:
-    """Secret values replaced, so a plan can be printed or posted anywhere."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return "[secret]"
-        return {k: _redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
-
-
 def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "project": recording.project,
@@ -105,7 +93,7 @@ def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[
                 "type": r.type,
                 "name": r.name,
                 "parent": r.parent,
-                "inputs": _redact(r.inputs),
+                "inputs": secrets.redact(r.inputs),
                 "dependencies": r.dependencies,
                 "provider": r.provider,
                 "deletedWith": r.deleted_with,
@@ -113,7 +101,7 @@ def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[
             for r in recording.resources
         ],
         "outputs": {
-            name: {"value": offline.redacted(o.value, o.secret), "secret": o.secret}
+            name: {"value": secrets.redacted(o.value, o.secret), "secret": o.secret}
             for name, o in recording.outputs.items()
         },
         "counts": recording.count_by_type(),
@@ -132,7 +120,7 @@ def render_text(recording: offline.Recording, stood_in: Sequence[str] = ()) -> s
         lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}  {settings}".rstrip())
     lines += ["", "Outputs:"]
     for name, output in recording.outputs.items():
-        lines.append(f"  {name}: {_show(offline.redacted(output.value, output.secret))}")
+        lines.append(f"  {name}: {_show(secrets.redacted(output.value, output.secret))}")
     counts = recording.count_by_type()
     lines += ["", f"Resources: {len(recording.resources)}"]
     width = max((len(t) for t in counts), default=0)

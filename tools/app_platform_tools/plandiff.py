@@ -1,8 +1,8 @@
 """The difference between two offline plans, as a Markdown pull-request comment.
 
-    python -m app_platform.plandiff BASE.json HEAD.json [--title TEXT]
+    python -m app_platform_tools.plandiff BASE.json HEAD.json [--title TEXT]
 
-Both files are what `python -m app_platform.plan --json FILE` writes for the base and the head
+Both files are what `python -m app_platform_tools.plan --json FILE` writes for the base and the head
 of a pull request. The comment gives the resource counts, the resources added and removed (by
 URN), and for each resource in both plans the inputs that changed, as `path: old -> new`.
 
@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app_platform_tools import secrets
+
 # A hidden line the comment starts with, so a workflow can find and edit its own comment.
 MARKER = "<!-- app-platform:offline-plan-diff -->"
-REDACTED = "[secret]"
+REDACTED = secrets.REDACTED
 # GitHub refuses comments over 65,536 characters; stay well under it.
 MAX_COMMENT_CHARS = 60_000
 MAX_VALUE_CHARS = 120
@@ -42,7 +44,7 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class PlanError(ValueError):
-    """A plan file that is not what `app_platform.plan --json` writes."""
+    """A plan file that is not what `app_platform_tools.plan --json` writes."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def validate(plan: Any, where: str = "plan") -> dict[str, Any]:
 
 
 def _is_secret(value: Any) -> bool:
-    return value == REDACTED or (isinstance(value, dict) and set(value) == {"__secret__"})
+    return value == REDACTED or secrets.is_secret(value)
 
 
 def _key_path(prefix: str, key: str) -> str:

@@ -30,7 +30,7 @@ from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
-from app_platform.options import Options, OptionsError, Problem
+from app_platform.options import Options, OptionsError, Problem, as_int
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
@@ -190,7 +190,7 @@ class _Checker:
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.present(key)
-        parsed = _as_int(value)
+        parsed = as_int(value)
         if value is not None and (parsed is None or not low <= parsed <= high):
             self.fail(key, value, f"a whole number from {low} to {high}")
         return parsed if parsed is not None else low
@@ -209,16 +209,6 @@ class _Checker:
             self.fail(key, value, "a list of strings")
             return []
         return parsed or []
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
 
 
 def _as_bool(value: Any) -> bool | None:

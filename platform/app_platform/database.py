@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from app_platform.options import Options, OptionsError, Problem, validation_context
+from app_platform.options import (
+    OptionsError,
+    Problem,
+    StrictOptions,
+    validation_context,
+    whole_number,
+)
 
 ENGINE = "postgres"
 # Pinned to an exact minor that RDS offers (17.1-17.4 left standard support in May 2026 and were
@@ -41,19 +47,10 @@ MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 65536
 MIN_BACKUP_DAYS, MAX_BACKUP_DAYS = 1, 35
 
 
-def _whole_number(low: int, high: int) -> BeforeValidator:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return value
-
-    return BeforeValidator(check)
+StorageGib = whole_number(MIN_STORAGE_GIB, MAX_STORAGE_GIB)
 
 
-StorageGib = Annotated[int, _whole_number(MIN_STORAGE_GIB, MAX_STORAGE_GIB)]
-
-
-class DatabaseSpec(Options):
+class DatabaseSpec(StrictOptions):
     """What an app asks of its database (the `database` key of an app)."""
 
     instance_class: str = Field(
@@ -65,7 +62,7 @@ class DatabaseSpec(Options):
     max_storage_gib: StorageGib = Field(
         100, alias="maxStorageGib", description="Storage autoscaling grows up to this."
     )
-    backup_retention_days: Annotated[int, _whole_number(MIN_BACKUP_DAYS, MAX_BACKUP_DAYS)] = Field(
+    backup_retention_days: whole_number(MIN_BACKUP_DAYS, MAX_BACKUP_DAYS) = Field(
         7, alias="backupRetentionDays", description="Days automated backups are kept."
     )
     deletion_protection: bool = Field(
@@ -75,15 +72,6 @@ class DatabaseSpec(Options):
         True, alias="finalSnapshot", description="A snapshot is taken before deletion."
     )
     multi_az: bool = Field(False, alias="multiAz", description="A standby in a second zone.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        keys = [info.alias or name for name, info in cls.model_fields.items()]
-        unknown = sorted(set(data) - {*keys, *cls.model_fields}) if isinstance(data, dict) else []
-        if unknown:
-            raise ValueError(f"expected only the keys {', '.join(keys)} (unknown: {unknown})")
-        return data
 
     @field_validator("instance_class", mode="before")
     @classmethod

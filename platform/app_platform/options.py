@@ -23,7 +23,14 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any, Self
 
 import pulumi
-from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 # How pydantic's error types read in this project's voice; `{…}` fields come from the error's
 # context. Types not listed keep pydantic's own sentence.
@@ -100,7 +107,7 @@ def problems(error: ValidationError, *, secret_fields: Iterable[str] = ()) -> li
         where = ".".join(map(str, item["loc"]))
         nested = (item.get("ctx") or {}).get("error")
         if isinstance(nested, OptionsError):
-            found += [_under(where, problem) for problem in nested.problems]
+            found += [under(where, problem) for problem in nested.problems]
             continue
         accepted = "set" if item["type"] == "missing" else _accepted(item)
         if item["type"] == "extra_forbidden":
@@ -110,7 +117,8 @@ def problems(error: ValidationError, *, secret_fields: Iterable[str] = ()) -> li
     return found
 
 
-def _under(prefix: str, problem: Problem) -> Problem:
+def under(prefix: str, problem: Problem) -> Problem:
+    """`problem` as seen from the object that holds it at `prefix` (e.g. `apps.comments`)."""
     if not prefix:
         return problem
     where = prefix if problem.where == "options" else f"{prefix}.{problem.where}"
@@ -195,12 +203,26 @@ class Options(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as error:
             found = [
-                _under(prefix, problem)
+                under(prefix, problem)
                 for problem in problems(error, secret_fields=cls._secret_keys())
             ]
             raise OptionsError(found, "invalid stack configuration") from None
         finally:
             _CONTEXT.reset(token)
+
+
+class StrictOptions(Options):
+    """Options whose unknown keys are refused with the list of the keys known (nested objects of
+    stack config, where a typo should say what was meant)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        keys = [info.alias or name for name, info in cls.model_fields.items()]
+        unknown = sorted(set(data) - {*keys, *cls.model_fields}) if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(f"expected only the keys {', '.join(keys)} (unknown: {unknown})")
+        return data
 
 
 # Stack config hands every value over as a string ("3", "true", '["a"]'); code hands plain
@@ -231,18 +253,31 @@ ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
 StringList = Annotated[tuple[str, ...], BeforeValidator(_config_list)]
 
 
-def whole_number(low: int, high: int) -> Any:
-    """An int from `low` to `high`, from code or as config's string ("3")."""
+def as_int(value: Any) -> int | None:
+    """A whole number from code (3) or as config hands it over ("3"); None for anything else,
+    booleans included."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
 
-    def parse(value: Any) -> int:
-        parsed = value
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-            parsed = int(value)
-        if isinstance(parsed, bool) or not isinstance(parsed, int) or not low <= parsed <= high:
+
+def whole_number(low: int, high: int, *, optional: bool = False) -> Any:
+    """An int from `low` to `high`, from code or as config's string ("3"); None allowed when
+    `optional`."""
+
+    def parse(value: Any) -> int | None:
+        if optional and value is None:
+            return None
+        parsed = as_int(value)
+        if parsed is None or not low <= parsed <= high:
             raise ValueError(f"expected a whole number from {low} to {high}")
         return parsed
 
-    return Annotated[int, BeforeValidator(parse)]
+    return Annotated[int | None if optional else int, BeforeValidator(parse)]
 
 
 def one_of(values: Iterable[str], accepted: str | None = None) -> Any:
@@ -264,7 +299,7 @@ def checked(where: str, kind: Any, value: Any, owner: str) -> Any:
     try:
         return TypeAdapter(kind).validate_python(value)
     except ValidationError as error:
-        found = [_under(where, problem) for problem in problems(error)]
+        found = [under(where, problem) for problem in problems(error)]
         raise OptionsError(found, f"invalid {owner}") from None
 
 

@@ -27,7 +27,16 @@ from pydantic import (
 
 from app_platform.database import DatabaseSpec
 from app_platform.image import context_problem
-from app_platform.options import Options, OptionsError, Problem, problems, validation_context
+from app_platform.options import (
+    Options,
+    OptionsError,
+    Problem,
+    StrictOptions,
+    as_int,
+    problems,
+    validation_context,
+    whole_number,
+)
 
 # A DNS label (namespace, Service and host name); at most 30 characters so that
 # `<prefix>-<app>` stays within RDS's 63-character identifiers.
@@ -79,30 +88,6 @@ IMAGE_SOURCES = {
     "build": "a directory of the project holding a Dockerfile, built by the stack",
 }
 APP_REQUIRED_KEYS = ("port", "cpu", "memory", "healthPaths")
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
-def whole_number(low: int, high: int, *, optional: bool = False) -> BeforeValidator:
-    """A whole number in [low, high], said as the config has always said it."""
-
-    def check(value: Any) -> int | None:
-        if optional and value is None:
-            return None
-        parsed = _as_int(value)
-        if parsed is None or not low <= parsed <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return parsed
-
-    return BeforeValidator(check)
 
 
 def number(low: float, high: float, unit: str = "") -> BeforeValidator:
@@ -173,20 +158,7 @@ CpuQuantity = Annotated[str, _quantity(cpu_millis, CPU_EXAMPLE)]
 MemoryQuantity = Annotated[str, _quantity(memory_kib, MEMORY_EXAMPLE)]
 
 
-class _Strict(Options):
-    """A nested object of an app entry: an unknown key is named along with the keys known."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        keys = [info.alias or name for name, info in cls.model_fields.items()]
-        unknown = sorted(set(data) - {*keys, *cls.model_fields}) if isinstance(data, dict) else []
-        if unknown:
-            raise ValueError(f"expected only the keys {', '.join(keys)} (unknown: {unknown})")
-        return data
-
-
-class Cpu(_Strict):
+class Cpu(StrictOptions):
     """CPU request and limit, Kubernetes quantities (`250m`, `1`)."""
 
     request: CpuQuantity = Field(None, description="CPU the scheduler reserves for each pod.")
@@ -199,7 +171,7 @@ class Cpu(_Strict):
         return self
 
 
-class Memory(_Strict):
+class Memory(StrictOptions):
     """Memory request and limit, Kubernetes quantities (`256Mi`, `1Gi`)."""
 
     request: MemoryQuantity = Field(None, description="Memory the scheduler reserves for each pod.")
@@ -217,7 +189,7 @@ HttpPath = Annotated[
 ]
 
 
-class HealthPaths(_Strict):
+class HealthPaths(StrictOptions):
     """The HTTP paths of the startup, readiness and liveness probes."""
 
     startup: HttpPath = Field(description="Answers 200 once the app has started.")
@@ -230,7 +202,7 @@ MetricName = Annotated[str, matching(PROMETHEUS_NAME_PATTERN, METRIC_NAME)]
 OptionalMetricName = Annotated[str, matching(PROMETHEUS_NAME_PATTERN, METRIC_NAME, empty=True)]
 
 
-class Metrics(_Strict):
+class Metrics(StrictOptions):
     """The app's own metric names; an empty one skips its alert."""
 
     requests: OptionalMetricName = Field(
@@ -242,7 +214,7 @@ class Metrics(_Strict):
     status: MetricName = Field("status", description="The requests counter's status label.")
 
 
-class AlertThresholds(_Strict):
+class AlertThresholds(StrictOptions):
     error_ratio: Annotated[float, number(0.001, 1)] = Field(
         0.05, alias="errorRatio", description="Share of 5xx responses that pages."
     )
@@ -303,13 +275,6 @@ def _namer(info: ValidationInfo) -> Any:
     return key
 
 
-def _at(prefix: str, problem: Problem) -> Problem:
-    if not prefix:
-        return problem
-    where = prefix if problem.where == "options" else f"{prefix}.{problem.where}"
-    return Problem(where, problem.value, problem.accepted, problem.secret)
-
-
 def _name_problem(name: Any, where: str) -> Problem | None:
     if not isinstance(name, str) or not APP_NAME_PATTERN.fullmatch(name):
         accepted = "an app name of 1-30 lowercase letters, digits or '-', starting with a letter"
@@ -366,7 +331,7 @@ def _replicas(data: dict[str, Any], found: list[Problem], config: bool) -> dict[
         accepted = "either replicas (a fixed count) or minReplicas/maxReplicas, not both"
         found.append(Problem("options" if config else "replicas", shown, accepted))
         return data
-    count = _as_int(data["replicas"])
+    count = as_int(data["replicas"])
     count = count if count is not None and 1 <= count <= MAX_REPLICAS else 1
     return {**data, "min_replicas": count, "max_replicas": count}
 
@@ -382,19 +347,19 @@ class AppSpec(Options):
     build: str | None = Field(
         None, description="A directory of the project holding a Dockerfile, built by the stack."
     )
-    port: Annotated[int, whole_number(MIN_APP_PORT, MAX_APP_PORT)] = Field(
+    port: whole_number(MIN_APP_PORT, MAX_APP_PORT) = Field(
         description="The port the container listens on (1024-65535: the app runs unprivileged)."
     )
-    replicas: Annotated[int | None, whole_number(1, MAX_REPLICAS, optional=True)] = Field(
+    replicas: whole_number(1, MAX_REPLICAS, optional=True) = Field(
         None, description="A fixed replica count, instead of minReplicas/maxReplicas."
     )
-    min_replicas: Annotated[int, whole_number(1, MAX_REPLICAS)] = Field(
+    min_replicas: whole_number(1, MAX_REPLICAS) = Field(
         alias="minReplicas", description="Fewest replicas the autoscaler keeps."
     )
-    max_replicas: Annotated[int, whole_number(1, MAX_REPLICAS)] = Field(
+    max_replicas: whole_number(1, MAX_REPLICAS) = Field(
         alias="maxReplicas", description="Most replicas the autoscaler adds (min == max: fixed)."
     )
-    cpu_target_percent: Annotated[int, whole_number(MIN_CPU_TARGET, MAX_CPU_TARGET)] = Field(
+    cpu_target_percent: whole_number(MIN_CPU_TARGET, MAX_CPU_TARGET) = Field(
         70, alias="cpuTargetPercent", description="Average CPU use the autoscaler aims at."
     )
     cpu: Cpu = Field(description="CPU request and limit per pod.")
@@ -432,7 +397,7 @@ class AppSpec(Options):
     runbook_url: str = Field(
         "", alias="runbookUrl", description="An https:// runbook linked from every alert."
     )
-    run_as_user: Annotated[int, whole_number(1, MAX_USER_ID)] = Field(
+    run_as_user: whole_number(1, MAX_USER_ID) = Field(
         DEFAULT_RUN_AS_USER,
         alias="runAsUser",
         description="The container's user and group id (not root).",

@@ -149,17 +149,6 @@ SECRET_KEYS = (
     "alertSmtpPassword",
     "alertHeartbeatUrl",
 )
-# The config key of each AlertReceivers field.
-ALERT_KEYS = {
-    "slack_webhook_url": "alertSlackWebhookUrl",
-    "sns_topic_arn": "alertSnsTopicArn",
-    "email_to": "alertEmailTo",
-    "smtp_smarthost": "alertSmtpSmarthost",
-    "smtp_from": "alertSmtpFrom",
-    "smtp_username": "alertSmtpUsername",
-    "smtp_password": "alertSmtpPassword",
-    "heartbeat_url": "alertHeartbeatUrl",
-}
 
 
 class _Checker:
@@ -238,6 +227,7 @@ COMPONENT_OPTIONS: tuple[type[Options], ...] = (
     EdgeOptions,
     GitOpsOptions,
     ObservabilityOptions,
+    AlertReceivers,
 )
 # Config keys that fill a nested part of a component's options: key -> (field alias, alias).
 NESTED_KEYS: dict[str, tuple[str, str]] = {
@@ -368,7 +358,7 @@ def parse(
 
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
     zone = _check_hosted_zone(check, edge, hosted_zone)
-    alert_receivers = _check_alert_receivers(check)
+    alert_receivers = _component(check, AlertReceivers)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -473,25 +463,6 @@ def _check_hosted_zone(
             f"under it (e.g. dev.{zone_name})"
         )
     return HostedZone(zone.zone_id.removeprefix("/hostedzone/"), zone_name, zone.private)
-
-
-def _check_alert_receivers(check: _Checker) -> AlertReceivers:
-    """The alert* keys; AlertReceivers says what is wrong with them, named by config key."""
-
-    def optional(key: str) -> str | None:
-        value = check.raw.get(key)
-        if value not in (None, "") and not isinstance(value, str):
-            check.fail(key, "[secret]" if key in SECRET_KEYS else value, "a string")
-            return None
-        return value or None
-
-    email_to = check.string_list("alertEmailTo") if check.raw.get("alertEmailTo") else []
-    receivers = AlertReceivers(
-        **{name: optional(key) for name, key in ALERT_KEYS.items() if name != "email_to"},
-        email_to=tuple(email_to),
-    )
-    check.errors.extend(receivers.problems(lambda name: f"config '{ALERT_KEYS[name]}'"))
-    return receivers
 
 
 # `<org>/<project>/<stack>`, as `pulumi stack ls --all` prints a fully qualified stack name.

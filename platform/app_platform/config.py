@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
+from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from app_platform import preflight
 from app_platform.alerting import AlertReceivers
-from app_platform.apps.spec import AppSpec
+from app_platform.apps.spec import APPS_DESCRIPTION, AppSpec
 from app_platform.cluster import ClusterOptions
 from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
@@ -102,55 +104,6 @@ class AppStackSettings:
         return f"{self.name}-{self.stack}"
 
 
-# Every key of the project namespace this program reads, with its Pulumi.yaml type. A test keeps
-# this table and Pulumi.yaml in step.
-KEYS: dict[str, str] = {
-    "name": "string",
-    "vpcCidr": "string",
-    "availabilityZoneCount": "integer",
-    "natGateways": "string",
-    "vpcFlowLogs": "boolean",
-    "kubernetesVersion": "string",
-    "publicAccessCidrs": "array",
-    "adminRoleArns": "array",
-    "spotInstanceTypes": "array",
-    "spotMinSize": "integer",
-    "spotDesiredSize": "integer",
-    "spotMaxSize": "integer",
-    "systemInstanceType": "string",
-    "systemNodeCount": "integer",
-    "nodeDiskSizeGib": "integer",
-    "domain": "string",
-    "certificateArn": "string",
-    "hostedZone": "string",
-    "gitopsRepoUrl": "string",
-    "gitopsPath": "string",
-    "gitopsRevision": "string",
-    "argocdAdminPassword": "string",
-    "grafanaAdminPassword": "string",
-    "prometheusRetention": "string",
-    "prometheusVolumeSizeGib": "integer",
-    "alertSlackWebhookUrl": "string",
-    "alertSnsTopicArn": "string",
-    "alertEmailTo": "array",
-    "alertSmtpSmarthost": "string",
-    "alertSmtpFrom": "string",
-    "alertSmtpUsername": "string",
-    "alertSmtpPassword": "string",
-    "alertHeartbeatUrl": "string",
-    "apps": "object",
-    "platformStack": "string",
-}
-# Keys whose values are secrets: read as secrets and never echoed in an error message.
-SECRET_KEYS = (
-    "argocdAdminPassword",
-    "grafanaAdminPassword",
-    "alertSlackWebhookUrl",
-    "alertSmtpPassword",
-    "alertHeartbeatUrl",
-)
-
-
 class _Checker:
     """Collects every problem instead of stopping at the first, so one run shows them all."""
 
@@ -220,6 +173,32 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
+class StackKeys(Options):
+    """The stack-level keys: what the stack is called, whether it is an app stack, and the
+    apps it runs. `parse` and `parse_app_stack` check them (their messages say what a resource
+    name or a stack reference needs); this model gives their types, defaults and descriptions."""
+
+    name: str = Field(
+        DEFAULT_NAME,
+        description="Short name; every resource name starts with <name>-<stack> (also the EKS "
+        "cluster name).",
+    )
+    platform_stack: str = Field(
+        "",
+        alias="platformStack",
+        description="Makes this an app stack: the fully qualified platform stack "
+        "(<org>/app-platform/<stack>) whose cluster, Gateway and network its apps run on. "
+        "Empty: this stack is a platform stack.",
+    )
+    apps: dict[str, Any] = Field(
+        default_factory=dict,
+        description=APPS_DESCRIPTION,
+        json_schema_extra={
+            "summary": "The apps this stack runs: see [Apps](#apps-on-the-platform)."
+        },
+    )
+
+
 # The components whose options come from stack config, each from its own keys.
 COMPONENT_OPTIONS: tuple[type[Options], ...] = (
     NetworkOptions,
@@ -236,6 +215,74 @@ NESTED_KEYS: dict[str, tuple[str, str]] = {
     "spotDesiredSize": ("spot", "desiredSize"),
     "spotMaxSize": ("spot", "maxSize"),
 }
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the project's config namespace and the model field that owns it."""
+
+    key: str
+    field: FieldInfo
+    # Its JSON schema, as the owning model gives it (for the Pulumi type).
+    schema: Mapping[str, Any]
+    # The default of the key (a nested group's default, for a key of a group).
+    default: Any
+    # The group's title for a key of a nested group ("Spot"), else "".
+    group: str = ""
+
+    @property
+    def type(self) -> str:
+        """The Pulumi.yaml type; fields that take a string or a Pulumi Output (secrets given
+        in code) have no JSON schema type and are strings in config."""
+        types = [self.schema.get("type")] + [t.get("type") for t in self.schema.get("anyOf", [])]
+        return next((t for t in types if t and t != "null"), "string")
+
+    @property
+    def required(self) -> bool:
+        """No default: a key of a group takes the group's default."""
+        return not self.group and self.field.is_required()
+
+    @property
+    def summary(self) -> str | None:
+        """The README's own text (Markdown) for a description too long for a table."""
+        return (self.field.json_schema_extra or {}).get("summary")
+
+    @property
+    def secret(self) -> bool:
+        return bool((self.field.json_schema_extra or {}).get("secret"))
+
+
+def _model_keys(model: type[Options]) -> list[ConfigKey]:
+    """The model's config keys in field order; a nested group gives its NESTED_KEYS instead."""
+    schema = model.model_json_schema(by_alias=True)
+    found = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        group = [(key, part) for key, (owner, part) in NESTED_KEYS.items() if owner == alias]
+        if not group:
+            default = info.get_default(call_default_factory=True)
+            found.append(ConfigKey(alias, info, schema["properties"][alias], default))
+            continue
+        nested: type[Options] = info.annotation
+        nested_schema = nested.model_json_schema(by_alias=True)["properties"]
+        for key, part in group:
+            field_name, field = next(
+                (n, f) for n, f in nested.model_fields.items() if f.alias == part
+            )
+            default = getattr(info.default, field_name)
+            found.append(ConfigKey(key, field, nested_schema[part], default, info.title or ""))
+    return found
+
+
+# Every key of the project namespace this program reads, owned by the models above: the one
+# source of Pulumi.yaml's config block and the README's table (`configschema --write`).
+CONFIG_KEYS: tuple[ConfigKey, ...] = tuple(
+    key for model in (StackKeys, *COMPONENT_OPTIONS) for key in _model_keys(model)
+)
+# Each key's Pulumi.yaml type.
+KEYS: dict[str, str] = {key.key: key.type for key in CONFIG_KEYS}
+# Keys whose values are secrets: never echoed in an error message.
+SECRET_KEYS = tuple(key.key for key in CONFIG_KEYS if key.secret)
 
 
 def _component(check: _Checker, model: type[OptionsT]) -> OptionsT | None:

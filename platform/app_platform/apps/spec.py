@@ -548,3 +548,20 @@ class AppSpec(Options):
 APP_KEYS = tuple(
     info.alias or field for field, info in AppSpec.model_fields.items() if field != "name"
 )
+
+
+# The `apps` key's description in Pulumi.yaml (config.StackKeys): each key of an entry, briefly.
+APPS_DESCRIPTION = (
+    "Apps this stack runs, by name (a DNS label): {image (pinned tag or digest) or build (a "
+    "directory of the project holding a Dockerfile: the stack builds it into its own ECR "
+    "repository and runs it by digest), port, replicas or minReplicas/maxReplicas, "
+    "cpuTargetPercent, cpu {request, limit}, memory {request, limit}, env (map), secretEnv "
+    "(map of names to keys of secret stack config values), platformEnv (map of names to "
+    "platform values: port, databaseUrl, hostname, url, namespace), healthPaths {startup, "
+    "readiness, liveness}, database (true, false or {instanceClass, storageGib, "
+    "maxStorageGib, backupRetentionDays, deletionProtection, finalSnapshot, multiAz}), "
+    "dashboard (JSON file), metrics {requests, latency}, alerts {errorRatio, "
+    "p99LatencySeconds}, runbookUrl, runAsUser (container user and group id, default 10001), "
+    "command and args (lists of strings replacing the image's entrypoint and its arguments)}. "
+    "Each is served at <name>.<domain>."
+)

@@ -3,7 +3,8 @@ every config key (`config.CONFIG_KEYS`): their types, defaults and descriptions.
 
 `python -m app_platform.configschema [--check]` says where either file drifted from the models
 (a test runs it; exit status 1 when one did); `--write` rewrites Pulumi.yaml's config block
-(the rest of the file, comments included, is kept) and the README's table between its markers.
+(the rest of the file, comments included, is kept) and the README's tables between their
+markers: the configuration keys, and the keys of an `apps` entry (from AppSpec's fields).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from typing import Any
 import yaml
 
 from app_platform import config
+from app_platform.apps.spec import APP_REQUIRED_KEYS, AppSpec
+from app_platform.options import Options
 
 # The README's configuration table sits between these two lines.
 TABLE_START = "<!-- config-table:start (python -m app_platform.configschema --write) -->"
 TABLE_END = "<!-- config-table:end -->"
+APPS_START = "<!-- app-table:start (python -m app_platform.configschema --write) -->"
+APPS_END = "<!-- app-table:end -->"
 TABLE_HEADER = (
     "| Key | Type | Default | What it sets |",
     "|---|---|---|---|",
@@ -116,10 +121,62 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def with_table(readme: str) -> str:
-    """`readme` with the text between the table markers replaced by `table()`."""
-    start, end = readme.index(TABLE_START), readme.index(TABLE_END)
-    return f"{readme[: start + len(TABLE_START)]}\n{table()}\n{readme[end:]}"
+def _nested_keys(info: Any) -> str:
+    """` {request, limit}` for a field holding an options model (or a model or a bool)."""
+    kinds = [info.annotation, *getattr(info.annotation, "__args__", ())]
+    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, Options)), None)
+    return f" {{{', '.join(model.config_keys())}}}" if model else ""
+
+
+def _app_default(key: str, info: Any) -> str:
+    # The model requires more (minReplicas, filled from replicas); a user these keys.
+    if key in APP_REQUIRED_KEYS:
+        return "required"
+    value = None if info.is_required() else info.get_default(call_default_factory=True)
+    if value in (None, "", {}, ()):
+        return "—"
+    return (
+        f"`{json.dumps(value.model_dump(by_alias=True) if isinstance(value, Options) else value)}`"
+    )
+
+
+def app_table() -> str:
+    """The README's table of an `apps` entry's keys, from AppSpec's fields."""
+    rows = ["| Key | Default | Meaning |", "|---|---|---|"]
+    for name, info in AppSpec.model_fields.items():
+        if name == "name":  # the entry's key in the `apps` map
+            continue
+        key = info.alias or name
+        text = _markdown(info.description or "")
+        rows.append(f"| `{key}`{_nested_keys(info)} | {_app_default(key, info)} | {text} |")
+    return "\n".join(rows)
+
+
+# Each generated README table: its markers and what goes between them.
+TABLES = {
+    "configuration": (TABLE_START, TABLE_END, table),
+    "apps": (APPS_START, APPS_END, app_table),
+}
+
+
+def with_tables(readme: str) -> str:
+    """`readme` with the text between each table's markers replaced by the table."""
+    for start_marker, end_marker, render in TABLES.values():
+        start, end = readme.index(start_marker), readme.index(end_marker)
+        readme = f"{readme[: start + len(start_marker)]}\n{render()}\n{readme[end:]}"
+    return readme
+
+
+def readme_drift(readme: Path) -> list[str]:
+    text = readme.read_text()
+    found = [
+        f"{readme}: no {name} table markers ({start})"
+        for name, (start, end, _) in TABLES.items()
+        if start not in text or end not in text
+    ]
+    if not found and with_tables(text) != text:
+        found.append(f"{readme}: a table differs from the models (configschema --write)")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,14 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     readme = args.readme or args.pulumi_yaml.with_name("README.md")
     if args.write:
         args.pulumi_yaml.write_text(with_config_block(args.pulumi_yaml.read_text()))
-        readme.write_text(with_table(readme.read_text()))
+        readme.write_text(with_tables(readme.read_text()))
         return 0
-    problems = drift(args.pulumi_yaml)
-    text = readme.read_text()
-    if TABLE_START not in text or TABLE_END not in text:
-        problems.append(f"{readme}: no configuration table markers ({TABLE_START})")
-    elif with_table(text) != text:
-        problems.append(f"{readme}: the configuration table differs from the models (--write)")
+    problems = drift(args.pulumi_yaml) + readme_drift(readme)
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -70,7 +70,7 @@ def test_a_drifted_readme_table_is_reported(project, capsys):
         readme.read_text().replace("| `gitopsPath` | string |", "| `gitopsPath` | x |")
     )
     assert configschema.main([str(project / "Pulumi.yaml")]) == 1
-    assert "the configuration table differs from the models" in capsys.readouterr().out
+    assert "a table differs from the models" in capsys.readouterr().out
 
 
 def test_write_restores_both_files_and_keeps_the_rest(project):
@@ -79,8 +79,8 @@ def test_write_restores_both_files_and_keeps_the_rest(project):
     del declared["config"]["vpcCidr"]
     head = (ROOT / "Pulumi.yaml").read_text().split("\nconfig:\n", 1)[0]
     pulumi_yaml.write_text(f"{head}\nconfig:\n  vpcCidr:\n    type: integer\n")
-    table_row = "| `vpcFlowLogs` | boolean |"
-    readme.write_text(readme.read_text().replace(table_row, "| `vpcFlowLogs` | string |"))
+    text = readme.read_text().replace("| `vpcFlowLogs` | boolean |", "| `vpcFlowLogs` | string |")
+    readme.write_text(text.replace("| `runAsUser` | `10001` |", "| `runAsUser` | `0` |"))
     assert configschema.main([str(pulumi_yaml), "--write"]) == 0
     assert pulumi_yaml.read_text() == (ROOT / "Pulumi.yaml").read_text()  # comments kept
     assert readme.read_text() == (ROOT / "README.md").read_text()
@@ -93,3 +93,12 @@ def test_the_readme_table_escapes_what_markdown_would_swallow():
     assert "| `apps` | object | `{}` | The apps this stack runs: see [Apps]" in table
     assert "| `argocdAdminPassword` | string (secret) | generated |" in table
     assert "| `publicAccessCidrs` | array | required |" in table
+
+
+def test_the_readme_app_table_lists_every_key_of_an_app_entry_with_its_default():
+    table = configschema.app_table()
+    assert "| `port` | required |" in table
+    assert "| `runAsUser` | `10001` |" in table
+    assert "| `cpu` {request, limit} | required | CPU request and limit per pod. |" in table
+    assert "| `minReplicas` | — |" in table  # filled from replicas when not given
+    assert "`name`" not in table  # the entry's key in the apps map

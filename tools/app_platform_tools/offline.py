@@ -619,7 +619,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         wire_state = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=wire_state)
 
-
     def _reference(self, parent: str, value: Any) -> Any:
         """`value`, with a ChildResource kept by URN and handed over as a resource reference."""
         if not isinstance(value, ChildResource):

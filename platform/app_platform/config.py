@@ -32,7 +32,7 @@ from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
-from app_platform.options import Options, OptionsError, Problem, as_int
+from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
@@ -129,36 +129,6 @@ class _Checker:
         if value is not None and (not isinstance(value, str) or not check(value)):
             self.fail(key, value, accepted)
         return value if isinstance(value, str) else ""
-
-    def integer(self, key: str, low: int, high: int) -> int:
-        value = self.present(key)
-        parsed = as_int(value)
-        if value is not None and (parsed is None or not low <= parsed <= high):
-            self.fail(key, value, f"a whole number from {low} to {high}")
-        return parsed if parsed is not None else low
-
-    def boolean(self, key: str) -> bool:
-        value = self.present(key)
-        parsed = _as_bool(value)
-        if value is not None and parsed is None:
-            self.fail(key, value, "true or false")
-        return bool(parsed)
-
-    def string_list(self, key: str) -> list[str]:
-        value = self.present(key)
-        parsed = _as_list(value)
-        if value is not None and (parsed is None or not all(isinstance(v, str) for v in parsed)):
-            self.fail(key, value, "a list of strings")
-            return []
-        return parsed or []
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
 
 
 def _as_list(value: Any) -> list[Any] | None:

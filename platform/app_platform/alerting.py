@@ -13,13 +13,22 @@ stop, the monitoring itself is broken.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+
+from app_platform.options import (
+    SECRET,
+    Options,
+    OptionsError,
+    Problem,
+    StringList,
+    problems,
+    validation_context,
+)
 
 # The Secret the receivers' secret settings come from, and where the operator mounts it
 # (prometheus-operator pkg/alertmanager/statefulset.go: /etc/alertmanager/secrets/<name>).
@@ -55,75 +64,100 @@ SNS_TOPIC_ARN = re.compile(
 EMAIL_ADDRESS = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SMARTHOST = re.compile(r"^(?P<host>[A-Za-z0-9.-]+):(?P<port>\d{1,5})$")
 MAX_PORT = 65535
-# (field, its value as a message may show it, what is accepted)
-Problem = tuple[str, str, str]
+# What each kind of setting accepts, in the words a problem shows.
+HTTPS_ACCEPTED = "an https:// URL"
+SNS_ACCEPTED = "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>"
+SMARTHOST_ACCEPTED = "host:port, e.g. smtp.example.com:587"
+SMTP_FIELDS = ("smtp_smarthost", "smtp_from", "smtp_username", "smtp_password")
 
 
-@dataclass(frozen=True)
-class AlertReceivers:
+def _optional(check: Callable[[str], bool] | None, accepted: str) -> Any:
+    """An optional string ("" or None: not set) passing `check`; a Pulumi Output (secrets built
+    in code) is checked by whoever made it."""
+
+    def parse(value: Any) -> Any:
+        if value in (None, "") or isinstance(value, pulumi.Output):
+            return value or None
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        if check is not None and not check(value):
+            raise ValueError(f"expected {accepted}")
+        return value
+
+    return Annotated[Any, BeforeValidator(parse)]
+
+
+def _valid_smarthost(value: str) -> bool:
+    match = SMARTHOST.fullmatch(value)
+    return bool(match) and 0 < int(match["port"]) <= MAX_PORT
+
+
+def _email_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [address for address in value if not EMAIL_ADDRESS.fullmatch(address)]
+    if bad:
+        raise ValueError(f"expected email addresses (not: {bad})")
+    return value
+
+
+HttpsUrl = _optional(HTTPS_URL.fullmatch, HTTPS_ACCEPTED)
+EmailList = Annotated[StringList, AfterValidator(_email_addresses)]
+
+
+class AlertReceivers(Options):
     """Where alerts go. Everything is optional; with nothing set, alerts go nowhere.
 
     `slack_webhook_url`, `smtp_password` and `heartbeat_url` are secrets (plain strings or
     Pulumi Outputs); email needs `email_to`, `smtp_smarthost` and `smtp_from`.
     """
 
-    slack_webhook_url: pulumi.Input[str] | None = None
-    sns_topic_arn: str | None = None
-    email_to: tuple[str, ...] = ()
-    smtp_smarthost: str | None = None
-    smtp_from: str | None = None
-    smtp_username: str | None = None
-    smtp_password: pulumi.Input[str] | None = None
-    heartbeat_url: pulumi.Input[str] | None = None
-
-    def problems(self, label: Callable[[str], str] = lambda f: f"alert_receivers.{f}") -> list[str]:
-        """Every mistake, one message each, naming the setting by `label(field)`; secrets are
-        never shown."""
-        found = [*self._endpoint_problems(), *self._email_problems(label)]
-        return [
-            f"{label(f)} = {shown} is not valid: expected {accepted}"
-            for f, shown, accepted in found
-        ]
-
-    def _endpoint_problems(self) -> list[Problem]:
-        found: list[Problem] = []
-        for name in ("slack_webhook_url", "heartbeat_url"):
-            value = getattr(self, name)
-            # An Output (built from code) is checked by whoever made it.
-            if isinstance(value, str) and value and not HTTPS_URL.fullmatch(value):
-                found.append((name, "[secret]", "an https:// URL"))
-        if self.sns_topic_arn and not SNS_TOPIC_ARN.fullmatch(self.sns_topic_arn):
-            accepted = "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>"
-            found.append(("sns_topic_arn", json.dumps(self.sns_topic_arn), accepted))
-        return found
-
-    def _email_problems(self, label: Callable[[str], str]) -> list[Problem]:
-        found: list[Problem] = []
-        bad = [a for a in self.email_to if not EMAIL_ADDRESS.fullmatch(a)]
-        if bad:
-            found.append(
-                ("email_to", json.dumps(list(self.email_to)), f"email addresses (not: {bad})")
-            )
-        smarthost = SMARTHOST.fullmatch(self.smtp_smarthost or "")
-        if self.smtp_smarthost and not (smarthost and 0 < int(smarthost["port"]) <= MAX_PORT):
-            accepted = "host:port, e.g. smtp.example.com:587"
-            found.append(("smtp_smarthost", json.dumps(self.smtp_smarthost), accepted))
-        if self.smtp_from and not EMAIL_ADDRESS.fullmatch(self.smtp_from):
-            found.append(("smtp_from", json.dumps(self.smtp_from), "the sender's email address"))
-        if self.email_to:
-            needed = f"a value: email alerts ({label('email_to')}) need it"
-            found += [
-                (name, '""', needed)
-                for name in ("smtp_smarthost", "smtp_from")
-                if not getattr(self, name)
-            ]
-        elif self.smtp_smarthost or self.smtp_from or self.smtp_username or self.smtp_password:
-            found.append(("email_to", "[]", "at least one address when SMTP settings are given"))
-        if bool(self.smtp_username) != bool(self.smtp_password):
-            found.append(
-                ("smtp_password", "[secret]", f"set together with {label('smtp_username')}")
-            )
-        return found
+    slack_webhook_url: HttpsUrl = Field(
+        None,
+        alias="alertSlackWebhookUrl",
+        description="Slack incoming webhook URL (https://hooks.slack.com/services/...; set it "
+        "with --secret): critical and warning alerts are posted there. Empty: no Slack.",
+        json_schema_extra=SECRET,
+    )
+    sns_topic_arn: _optional(SNS_TOPIC_ARN.fullmatch, SNS_ACCEPTED) = Field(
+        None,
+        alias="alertSnsTopicArn",
+        description="SNS topic ARN critical alerts are published to (for paging: SMS, email or "
+        "a pager subscribed to the topic); Alertmanager gets an IAM role allowed sns:Publish "
+        "to this topic only. Empty: no SNS.",
+    )
+    email_to: EmailList = Field(
+        (),
+        alias="alertEmailTo",
+        description="Email addresses critical and warning alerts are sent to; needs "
+        "alertSmtpSmarthost and alertSmtpFrom. Empty: no email.",
+    )
+    smtp_smarthost: _optional(_valid_smarthost, SMARTHOST_ACCEPTED) = Field(
+        None,
+        alias="alertSmtpSmarthost",
+        description="SMTP server alert email goes through, host:port (e.g. "
+        "email-smtp.us-east-1.amazonaws.com:587; STARTTLS is required).",
+    )
+    smtp_from: _optional(EMAIL_ADDRESS.fullmatch, "the sender's email address") = Field(
+        None, alias="alertSmtpFrom", description="Sender address of alert email."
+    )
+    smtp_username: _optional(None, "a string") = Field(
+        None,
+        alias="alertSmtpUsername",
+        description="SMTP user name, if the server asks for one (with alertSmtpPassword).",
+    )
+    smtp_password: _optional(None, "a string") = Field(
+        None,
+        alias="alertSmtpPassword",
+        description="SMTP password (set it with --secret), with alertSmtpUsername.",
+        json_schema_extra=SECRET,
+    )
+    heartbeat_url: HttpsUrl = Field(
+        None,
+        alias="alertHeartbeatUrl",
+        description="Dead man's switch (set it with --secret): an https URL the always-firing "
+        "Watchdog alert is posted to every 5 minutes (e.g. a healthchecks.io or Dead Man's "
+        "Snitch check), which warns you when the pings stop. Empty: no heartbeat.",
+        json_schema_extra=SECRET,
+    )
 
     def secret_data(self) -> dict[str, pulumi.Input[str]]:
         """The Secret's keys: only those configured."""
@@ -133,6 +167,48 @@ class AlertReceivers:
             HEARTBEAT_KEY: self.heartbeat_url,
         }
         return {key: value for key, value in data.items() if value}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rules_across_keys(cls, data: Any, handler: Any) -> Any:
+        """Email needs its SMTP settings and SMTP settings need an address; a login is a user
+        name and a password. Checked on what was given even when a value is wrong, so every
+        problem shows at once, each under the key to set."""
+        found: list[Problem] = []
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            found = problems(error, secret_fields=cls._secret_keys())
+            model = None
+        if isinstance(data, dict):
+            found += _email_rules(cls, lambda name: _given(cls, data, name))
+        if found:
+            raise OptionsError(found)
+        return model
+
+
+def _given(model: type[Options], data: dict[str, Any], name: str) -> bool:
+    """Whether `name` was set in `data` (by field name or config key); "[]" is no list."""
+    value = data.get(name, data.get(model.model_fields[name].alias))
+    return bool(value) and value != "[]"
+
+
+def _email_rules(model: type[Options], given: Callable[[str], bool]) -> list[Problem]:
+    def key(name: str) -> str:
+        return model.model_fields[name].alias if validation_context().get("config") else name
+
+    found = []
+    if given("email_to"):
+        needed = f"a value: email alerts ('{key('email_to')}') need it"
+        found += [Problem(key(name), "", needed) for name in SMTP_FIELDS[:2] if not given(name)]
+    elif any(given(name) for name in SMTP_FIELDS):
+        found.append(
+            Problem(key("email_to"), [], "at least one address when SMTP settings are given")
+        )
+    if given("smtp_username") != given("smtp_password"):
+        together = f"set together with '{key('smtp_username')}'"
+        found.append(Problem(key("smtp_password"), None, together, secret=True))
+    return found
 
 
 def topic_region(topic_arn: str) -> str:

@@ -271,7 +271,9 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.eks = self._control_plane(name, args, child)
-        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        # The EKS cluster's own name output, not the name asked for: whatever uses it waits
+        # for the cluster to exist.
+        self.cluster_name = self.eks.eks_cluster.name
 
         before_nodes = [self._addon(name, addon, args, []) for addon in ADDONS_BEFORE_NODES]
         node_role, node_policies = self._node_role(name, child)

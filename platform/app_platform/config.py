@@ -21,16 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
+from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from app_platform import preflight
 from app_platform.alerting import AlertReceivers
-from app_platform.apps.spec import AppSpec
+from app_platform.apps.spec import APPS_DESCRIPTION, AppSpec
 from app_platform.cluster import ClusterOptions
 from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
-from app_platform.options import Options, OptionsError, Problem, as_int
+from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
@@ -102,66 +104,6 @@ class AppStackSettings:
         return f"{self.name}-{self.stack}"
 
 
-# Every key of the project namespace this program reads, with its Pulumi.yaml type. A test keeps
-# this table and Pulumi.yaml in step.
-KEYS: dict[str, str] = {
-    "name": "string",
-    "vpcCidr": "string",
-    "availabilityZoneCount": "integer",
-    "natGateways": "string",
-    "vpcFlowLogs": "boolean",
-    "kubernetesVersion": "string",
-    "publicAccessCidrs": "array",
-    "adminRoleArns": "array",
-    "spotInstanceTypes": "array",
-    "spotMinSize": "integer",
-    "spotDesiredSize": "integer",
-    "spotMaxSize": "integer",
-    "systemInstanceType": "string",
-    "systemNodeCount": "integer",
-    "nodeDiskSizeGib": "integer",
-    "domain": "string",
-    "certificateArn": "string",
-    "hostedZone": "string",
-    "gitopsRepoUrl": "string",
-    "gitopsPath": "string",
-    "gitopsRevision": "string",
-    "argocdAdminPassword": "string",
-    "grafanaAdminPassword": "string",
-    "prometheusRetention": "string",
-    "prometheusVolumeSizeGib": "integer",
-    "alertSlackWebhookUrl": "string",
-    "alertSnsTopicArn": "string",
-    "alertEmailTo": "array",
-    "alertSmtpSmarthost": "string",
-    "alertSmtpFrom": "string",
-    "alertSmtpUsername": "string",
-    "alertSmtpPassword": "string",
-    "alertHeartbeatUrl": "string",
-    "apps": "object",
-    "platformStack": "string",
-}
-# Keys whose values are secrets: read as secrets and never echoed in an error message.
-SECRET_KEYS = (
-    "argocdAdminPassword",
-    "grafanaAdminPassword",
-    "alertSlackWebhookUrl",
-    "alertSmtpPassword",
-    "alertHeartbeatUrl",
-)
-# The config key of each AlertReceivers field.
-ALERT_KEYS = {
-    "slack_webhook_url": "alertSlackWebhookUrl",
-    "sns_topic_arn": "alertSnsTopicArn",
-    "email_to": "alertEmailTo",
-    "smtp_smarthost": "alertSmtpSmarthost",
-    "smtp_from": "alertSmtpFrom",
-    "smtp_username": "alertSmtpUsername",
-    "smtp_password": "alertSmtpPassword",
-    "heartbeat_url": "alertHeartbeatUrl",
-}
-
-
 class _Checker:
     """Collects every problem instead of stopping at the first, so one run shows them all."""
 
@@ -188,36 +130,6 @@ class _Checker:
             self.fail(key, value, accepted)
         return value if isinstance(value, str) else ""
 
-    def integer(self, key: str, low: int, high: int) -> int:
-        value = self.present(key)
-        parsed = as_int(value)
-        if value is not None and (parsed is None or not low <= parsed <= high):
-            self.fail(key, value, f"a whole number from {low} to {high}")
-        return parsed if parsed is not None else low
-
-    def boolean(self, key: str) -> bool:
-        value = self.present(key)
-        parsed = _as_bool(value)
-        if value is not None and parsed is None:
-            self.fail(key, value, "true or false")
-        return bool(parsed)
-
-    def string_list(self, key: str) -> list[str]:
-        value = self.present(key)
-        parsed = _as_list(value)
-        if value is not None and (parsed is None or not all(isinstance(v, str) for v in parsed)):
-            self.fail(key, value, "a list of strings")
-            return []
-        return parsed or []
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
 
 def _as_list(value: Any) -> list[Any] | None:
     if isinstance(value, list):
@@ -231,6 +143,32 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
+class StackKeys(Options):
+    """The stack-level keys: what the stack is called, whether it is an app stack, and the
+    apps it runs. `parse` and `parse_app_stack` check them (their messages say what a resource
+    name or a stack reference needs); this model gives their types, defaults and descriptions."""
+
+    name: str = Field(
+        DEFAULT_NAME,
+        description="Short name; every resource name starts with <name>-<stack> (also the EKS "
+        "cluster name).",
+    )
+    platform_stack: str = Field(
+        "",
+        alias="platformStack",
+        description="Makes this an app stack: the fully qualified platform stack "
+        "(<org>/app-platform/<stack>) whose cluster, Gateway and network its apps run on. "
+        "Empty: this stack is a platform stack.",
+    )
+    apps: dict[str, Any] = Field(
+        default_factory=dict,
+        description=APPS_DESCRIPTION,
+        json_schema_extra={
+            "summary": "The apps this stack runs: see [Apps](#apps-on-the-platform)."
+        },
+    )
+
+
 # The components whose options come from stack config, each from its own keys.
 COMPONENT_OPTIONS: tuple[type[Options], ...] = (
     NetworkOptions,
@@ -238,6 +176,7 @@ COMPONENT_OPTIONS: tuple[type[Options], ...] = (
     EdgeOptions,
     GitOpsOptions,
     ObservabilityOptions,
+    AlertReceivers,
 )
 # Config keys that fill a nested part of a component's options: key -> (field alias, alias).
 NESTED_KEYS: dict[str, tuple[str, str]] = {
@@ -246,6 +185,74 @@ NESTED_KEYS: dict[str, tuple[str, str]] = {
     "spotDesiredSize": ("spot", "desiredSize"),
     "spotMaxSize": ("spot", "maxSize"),
 }
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the project's config namespace and the model field that owns it."""
+
+    key: str
+    field: FieldInfo
+    # Its JSON schema, as the owning model gives it (for the Pulumi type).
+    schema: Mapping[str, Any]
+    # The default of the key (a nested group's default, for a key of a group).
+    default: Any
+    # The group's title for a key of a nested group ("Spot"), else "".
+    group: str = ""
+
+    @property
+    def type(self) -> str:
+        """The Pulumi.yaml type; fields that take a string or a Pulumi Output (secrets given
+        in code) have no JSON schema type and are strings in config."""
+        types = [self.schema.get("type")] + [t.get("type") for t in self.schema.get("anyOf", [])]
+        return next((t for t in types if t and t != "null"), "string")
+
+    @property
+    def required(self) -> bool:
+        """No default: a key of a group takes the group's default."""
+        return not self.group and self.field.is_required()
+
+    @property
+    def summary(self) -> str | None:
+        """The README's own text (Markdown) for a description too long for a table."""
+        return (self.field.json_schema_extra or {}).get("summary")
+
+    @property
+    def secret(self) -> bool:
+        return bool((self.field.json_schema_extra or {}).get("secret"))
+
+
+def _model_keys(model: type[Options]) -> list[ConfigKey]:
+    """The model's config keys in field order; a nested group gives its NESTED_KEYS instead."""
+    schema = model.model_json_schema(by_alias=True)
+    found = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        group = [(key, part) for key, (owner, part) in NESTED_KEYS.items() if owner == alias]
+        if not group:
+            default = info.get_default(call_default_factory=True)
+            found.append(ConfigKey(alias, info, schema["properties"][alias], default))
+            continue
+        nested: type[Options] = info.annotation
+        nested_schema = nested.model_json_schema(by_alias=True)["properties"]
+        for key, part in group:
+            field_name, field = next(
+                (n, f) for n, f in nested.model_fields.items() if f.alias == part
+            )
+            default = getattr(info.default, field_name)
+            found.append(ConfigKey(key, field, nested_schema[part], default, info.title or ""))
+    return found
+
+
+# Every key of the project namespace this program reads, owned by the models above: the one
+# source of Pulumi.yaml's config block and the README's table (`configschema --write`).
+CONFIG_KEYS: tuple[ConfigKey, ...] = tuple(
+    key for model in (StackKeys, *COMPONENT_OPTIONS) for key in _model_keys(model)
+)
+# Each key's Pulumi.yaml type.
+KEYS: dict[str, str] = {key.key: key.type for key in CONFIG_KEYS}
+# Keys whose values are secrets: never echoed in an error message.
+SECRET_KEYS = tuple(key.key for key in CONFIG_KEYS if key.secret)
 
 
 def _component(check: _Checker, model: type[OptionsT]) -> OptionsT | None:
@@ -368,7 +375,7 @@ def parse(
 
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
     zone = _check_hosted_zone(check, edge, hosted_zone)
-    alert_receivers = _check_alert_receivers(check)
+    alert_receivers = _component(check, AlertReceivers)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -473,25 +480,6 @@ def _check_hosted_zone(
             f"under it (e.g. dev.{zone_name})"
         )
     return HostedZone(zone.zone_id.removeprefix("/hostedzone/"), zone_name, zone.private)
-
-
-def _check_alert_receivers(check: _Checker) -> AlertReceivers:
-    """The alert* keys; AlertReceivers says what is wrong with them, named by config key."""
-
-    def optional(key: str) -> str | None:
-        value = check.raw.get(key)
-        if value not in (None, "") and not isinstance(value, str):
-            check.fail(key, "[secret]" if key in SECRET_KEYS else value, "a string")
-            return None
-        return value or None
-
-    email_to = check.string_list("alertEmailTo") if check.raw.get("alertEmailTo") else []
-    receivers = AlertReceivers(
-        **{name: optional(key) for name, key in ALERT_KEYS.items() if name != "email_to"},
-        email_to=tuple(email_to),
-    )
-    check.errors.extend(receivers.problems(lambda name: f"config '{ALERT_KEYS[name]}'"))
-    return receivers
 
 
 # `<org>/<project>/<stack>`, as `pulumi stack ls --all` prints a fully qualified stack name.

@@ -489,12 +489,11 @@ class Observability(pulumi.ComponentResource):
 
 
 def check_args(args: ObservabilityArgs) -> None:
-    """Refuse receivers that cannot work, and a rendered configuration Alertmanager would not
-    load, before anything is registered."""
-    problems = args.alert_receivers.problems()
+    """Refuse receivers that cannot be wired, and a rendered configuration Alertmanager would
+    not load, before anything is registered (AlertReceivers checked its own settings)."""
     if args.alert_receivers.sns_topic_arn and not (args.oidc_provider_arn and args.oidc_issuer):
-        problems.append("an SNS topic needs oidc_provider_arn and oidc_issuer (IAM role for SNS)")
-    if not problems:
+        problems = ["an SNS topic needs oidc_provider_arn and oidc_issuer (IAM role for SNS)"]
+    else:
         problems = alerting.config_problems(alerting.alertmanager_config(args.alert_receivers))
     if problems:
         raise ValueError("invalid observability arguments:\n  - " + "\n  - ".join(problems))

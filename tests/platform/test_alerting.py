@@ -4,10 +4,12 @@ the Watchdog heartbeat, and the IAM role SNS needs."""
 import json
 from pathlib import Path
 
+import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
 from app_platform import alerting, observability
+from app_platform.options import OptionsError
 from app_platform.volumes import BlockStorage
 from app_platform_tools import offline, secrets
 from tests.upstream import checks
@@ -242,7 +244,30 @@ def test_the_component_refuses_receivers_it_cannot_wire():
             lambda: program(alerting.AlertReceivers(sns_topic_arn=TOPIC)), recording=recording
         )
     assert [r.type for r in recording.resources] == ["pulumi:providers:kubernetes"]
-    with pytest.raises(ValueError, match=r"alert_receivers\.smtp_smarthost = \"\" is not valid"):
-        offline.run_function(
-            lambda: program(alerting.AlertReceivers(email_to=("ops@example.com",)))
-        )
+
+
+def test_receivers_built_in_code_are_checked_by_field_name_without_echoing_secrets():
+    with pytest.raises(OptionsError) as raised:
+        alerting.AlertReceivers(email_to=("ops@example.com",), smtp_password=SMTP_PASSWORD)
+    message = str(raised.value)
+    needed = "is not valid: expected a value: email alerts ('email_to') need it"
+    assert f"'smtp_smarthost' = \"\" {needed}" in message
+    assert f"'smtp_from' = \"\" {needed}" in message
+    assert (
+        "'smtp_password' = [secret] is not valid: expected set together with 'smtp_username'"
+        in (message)
+    )
+    assert SMTP_PASSWORD not in message
+
+
+def test_secret_receivers_from_code_may_be_outputs():
+    built = []
+
+    def program():
+        url = pulumi.Output.secret(SLACK_URL)
+        built.append((url, alerting.AlertReceivers(slack_webhook_url=url, heartbeat_url="")))
+
+    offline.run_function(program)
+    ((url, receivers),) = built
+    assert receivers.slack_webhook_url is url
+    assert receivers.heartbeat_url is None

@@ -203,3 +203,17 @@ def test_options_built_in_code_refuse_what_config_refuses(given, expected):
     with pytest.raises(OptionsError) as raised:
         ClusterOptions(**{"public_access_cidrs": OPEN, **given} if given else {})
     assert expected in str(raised.value)
+
+
+def test_what_uses_the_cluster_name_waits_for_the_eks_cluster(dev):
+    """The name is the EKS cluster's own output, not the string asked for: the load balancer
+    controller's values (clusterName) make its release wait for the cluster itself."""
+    eks = dev.one(CLUSTER)
+    controller = dev.one("kubernetes:helm.sh/v3:Release", "platform-dev-load-balancer-controller")
+    assert eks.urn in controller.dependencies
+    inner = [urn for urn in controller.dependencies if "$aws:eks/cluster:Cluster::" in urn]
+    assert inner == [
+        f"{eks.urn.split('::')[0]}::app-platform::{CLUSTER}$aws:eks/cluster:Cluster"
+        f"::{eks.name}-eksCluster"
+    ]
+    assert dev.outputs["clusterName"].value == "platform-dev"

@@ -385,6 +385,13 @@ def _eks_cluster(mocks: Mocks, name: str, inputs: dict) -> dict:
         "oidcProviderUrl": f"https://{issuer}",
         "clusterSecurityGroupId": _fake_id("sg", f"{cluster_name}-cluster"),
         "nodeSecurityGroupId": _fake_id("sg", f"{cluster_name}-cluster"),
+        # The aws.eks.Cluster the component creates, as the reference the SDK hands over.
+        "eksCluster": ChildResource(
+            "aws:eks/cluster:Cluster",
+            f"{name}-eksCluster",
+            cluster_name,
+            {"name": cluster_name, "arn": mocks.arn("eks", f"cluster/{cluster_name}")},
+        ),
     }
 
 
@@ -549,6 +556,18 @@ OUTPUTS: dict[str, OutputHandler] = {
 }
 
 
+@dataclass(frozen=True)
+class ChildResource:
+    """A resource a mocked component creates inside itself and gives as an output (a resource
+    reference): the monitor keeps it so the SDK can read it back by URN, as the engine would.
+    It is not recorded: the program does not register it."""
+
+    type: str
+    name: str
+    id: str
+    state: dict[str, Any]
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, also keeping what only the raw request carries: parent, dependencies,
     provider reference and deletedWith."""
@@ -582,6 +601,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        state = {key: self._reference(urn, value) for key, value in state.items()}
         self.recording.resources.append(
             Resource(
                 urn=urn,
@@ -598,6 +618,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         wire_state = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=wire_state)
+
+    def _reference(self, parent: str, value: Any) -> Any:
+        """`value`, with a ChildResource kept by URN and handed over as a resource reference."""
+        if not isinstance(value, ChildResource):
+            return value
+        urn = self.make_urn(parent, value.type, value.name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(
+            urn, value.id, value.state
+        )
+        return {SIGNATURE_KEY: RESOURCE_SIGNATURE, "urn": urn, "id": value.id}
 
 
 def _provider_urn(reference: str) -> str:

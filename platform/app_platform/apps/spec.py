@@ -343,9 +343,18 @@ class AppSpec(Options):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: str = Field(description="The app's name: its namespace, Service and host name.")
-    image: str = Field("", description="A pinned image reference (tag or digest).")
+    image: str = Field(
+        "",
+        description="A pinned image, registry/repo:tag or @sha256:... (:latest and untagged "
+        "images are refused); or build instead.",
+    )
     build: str | None = Field(
-        None, description="A directory of the project holding a Dockerfile, built by the stack."
+        None,
+        description="A directory of the project holding a Dockerfile, instead of image: the "
+        "stack builds it for the nodes' platform (linux/amd64) into an ECR repository of its "
+        "own (scan on push, immutable tags, last 10 images kept, deleted with the stack), "
+        "tagged <build hash>-<build id>, and runs it by digest. Building needs Docker where "
+        "Pulumi runs.",
     )
     port: whole_number(MIN_APP_PORT, MAX_APP_PORT) = Field(
         description="The port the container listens on (1024-65535: the app runs unprivileged)."
@@ -365,7 +374,9 @@ class AppSpec(Options):
     cpu: Cpu = Field(description="CPU request and limit per pod.")
     memory: Memory = Field(description="Memory request and limit per pod.")
     env: Annotated[Mapping[str, str], BeforeValidator(_string_map)] = Field(
-        default_factory=dict, description="Plain environment variables, name to value."
+        default_factory=dict,
+        description="Plain environment variables, name to value (PORT and DATABASE_URL are set "
+        "by the platform).",
     )
     secret_env: Mapping[str, Any] = Field(
         default_factory=dict,
@@ -400,7 +411,8 @@ class AppSpec(Options):
     run_as_user: whole_number(1, MAX_USER_ID) = Field(
         DEFAULT_RUN_AS_USER,
         alias="runAsUser",
-        description="The container's user and group id (not root).",
+        description="The container's user and group id (the comments image's user by default; "
+        "never 0: pods run under Pod Security restricted).",
     )
     command: Annotated[tuple[str, ...] | None, BeforeValidator(_strings)] = Field(
         None, description="The container's entrypoint, instead of the image's."
@@ -547,4 +559,21 @@ class AppSpec(Options):
 # Pulumi.yaml's description and the README's table in step with these.
 APP_KEYS = tuple(
     info.alias or field for field, info in AppSpec.model_fields.items() if field != "name"
+)
+
+
+# The `apps` key's description in Pulumi.yaml (config.StackKeys): each key of an entry, briefly.
+APPS_DESCRIPTION = (
+    "Apps this stack runs, by name (a DNS label): {image (pinned tag or digest) or build (a "
+    "directory of the project holding a Dockerfile: the stack builds it into its own ECR "
+    "repository and runs it by digest), port, replicas or minReplicas/maxReplicas, "
+    "cpuTargetPercent, cpu {request, limit}, memory {request, limit}, env (map), secretEnv "
+    "(map of names to keys of secret stack config values), platformEnv (map of names to "
+    "platform values: port, databaseUrl, hostname, url, namespace), healthPaths {startup, "
+    "readiness, liveness}, database (true, false or {instanceClass, storageGib, "
+    "maxStorageGib, backupRetentionDays, deletionProtection, finalSnapshot, multiAz}), "
+    "dashboard (JSON file), metrics {requests, latency}, alerts {errorRatio, "
+    "p99LatencySeconds}, runbookUrl, runAsUser (container user and group id, default 10001), "
+    "command and args (lists of strings replacing the image's entrypoint and its arguments)}. "
+    "Each is served at <name>.<domain>."
 )

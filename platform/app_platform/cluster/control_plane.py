@@ -15,9 +15,7 @@ CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
 # EKS would create the log group itself, kept forever and left behind by destroy; ours expires.
 CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 
-
 CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-
 
 KMS_DELETION_WINDOW_DAYS = 7
 

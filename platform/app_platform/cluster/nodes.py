@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 AMI_TYPE = "AL2023_x86_64_STANDARD"
 
-
 NODE_MANAGED_POLICIES = [
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
@@ -25,16 +24,14 @@ NODE_MANAGED_POLICIES = [
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 ]
 
-
 # A pod is one network hop further than its node: a hop limit of 1 keeps pods (outside the host
 # network) from reaching the instance metadata service and borrowing the node's IAM role. What
 # the add-ons would read from it is given to them instead: the EBS CSI driver's region and
 # metadata source (`ebs_csi_configuration`), the Load Balancer Controller's region and VPC
-# (edge.py), the Cluster Autoscaler's region (autoscaling.py). The VPC CNI, kube-proxy and the
-# Pod Identity agent run on the host network, within the limit. Pods get AWS credentials from
-# the Pod Identity agent or IRSA, not from instance metadata.
+# (edge/controller.py), the Cluster Autoscaler's region (autoscaling.py). The VPC CNI,
+# kube-proxy and the Pod Identity agent run on the host network, within the limit. Pods get AWS
+# credentials from the Pod Identity agent or IRSA, not from instance metadata.
 IMDS_HOP_LIMIT = 1
-
 
 # The on-demand system nodes carry this label and taint; controllers that must not be
 # interrupted by a spot reclaim select the label and tolerate the taint.

@@ -16,7 +16,6 @@ LBC_RELEASE = "aws-load-balancer-controller"
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 LBC_REPLICAS = 2
 
-
 # The IAM policy the AWS Load Balancer Controller documents for v3.5.0
 # (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller @v3.5.0).
 # Everything that changes or deletes a load balancer, target group or security group is limited

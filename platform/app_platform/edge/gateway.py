@@ -15,7 +15,6 @@ EG_CONTROLLER_REPLICAS = 2
 # The controller name gateway-helm configures (values `config.envoyGateway.gateway.controllerName`).
 EG_CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 
-
 # The shared Gateway's listeners.
 HTTP_LISTENER = "http"
 HTTPS_LISTENER = "https"
@@ -27,7 +26,6 @@ PROXY_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"memory": "512Mi"},
 }
-
 
 # Labels Envoy Gateway puts on every proxy pod (internal/infrastructure/kubernetes/proxy/
 # resource.go `EnvoyAppLabel`, internal/gatewayapi/translator.go owning-gateway labels).

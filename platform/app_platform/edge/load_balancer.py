@@ -18,7 +18,6 @@ from app_platform.edge.gateway import (
 # The NLB must wait for provisioning and, on destroy, for the controller to delete it.
 NLB_TIMEOUT = "15m"
 
-
 # Envoy Gateway binds listener ports below 1024 to port + 10000 in the proxy container so Envoy
 # runs without NET_BIND_SERVICE (internal/gatewayapi/translator.go `wellKnownPortShift` @v1.9.0).
 PRIVILEGED_PORT_SHIFT = 10000
@@ -30,7 +29,6 @@ PROXY_READINESS_PATH = "/ready"
 # A current NLB security policy: TLS 1.3 and 1.2 only (the controller's default,
 # ELBSecurityPolicy-2016-08, still accepts TLS 1.0). AWS's NLB docs, "Security policies".
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-
 
 _NLB = "service.beta.kubernetes.io/aws-load-balancer-"
 NLB_ANNOTATIONS = {

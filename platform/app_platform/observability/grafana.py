@@ -23,7 +23,6 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 (the Secret's name, not a p
 GRAFANA_PASSWORD_LENGTH = 24
 GRAFANA_HOST = "grafana"
 
-
 # Grafana's sidecars list ConfigMaps (dashboards, data sources) in every namespace. The chart's
 # own ClusterRole would also grant every Secret of the cluster; it is bound to this one instead.
 GRAFANA_CLUSTER_ROLE = f"{RELEASE}-grafana-configmaps"

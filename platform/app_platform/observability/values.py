@@ -17,7 +17,6 @@ RELEASE = "kube-prometheus-stack"
 # Prometheus, Grafana and every exporter must be ready; that takes longer than other charts.
 RELEASE_TIMEOUT_SECONDS = 900
 
-
 # Grafana's Service, as the grafana subchart names it under this release, and its port.
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
 GRAFANA_SERVICE_PORT = 80
@@ -26,10 +25,8 @@ PROMETHEUS_PORT = 9090
 ALERTMANAGER_SERVICE = f"{RELEASE}-alertmanager"
 ALERTMANAGER_PORT = 9093
 
-
 RETENTION_SIZE_SHARE = 0.85
 PROMETHEUS_RESOURCES = {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
-
 
 # EKS runs the control plane out of reach: no controller manager, scheduler or etcd endpoint
 # to scrape, and its kube-proxy add-on serves metrics on 127.0.0.1:10249 only. The chart's
@@ -43,7 +40,6 @@ EKS_HIDDEN_RULE_GROUPS = (
     "etcd",
     "kubeProxy",
 )
-
 
 # On the on-demand system nodes: their volumes are zonal, a spot reclaim must not strand them.
 ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}

@@ -383,13 +383,13 @@ def without_storage_driver(monkeypatch):
 
 def without_claims_before_release(monkeypatch):
     """The claims are made, but the release does not wait for them."""
-    original = observability.owned_claims
+    original = observability.component.owned_claims
 
     def claims_not_given(*args, **kwargs):
         original(*args, **kwargs)
         return []
 
-    monkeypatch.setattr(observability, "owned_claims", claims_not_given)
+    monkeypatch.setattr(observability.component, "owned_claims", claims_not_given)
 
 
 def without_volume_cleanup(monkeypatch):

@@ -10,7 +10,6 @@ stack outputs: a program exports what it chooses (`Platform.outputs()`,
 Everything named in `__all__` is the public API; other names may change between releases.
 """
 
-from app_platform.alerting import AlertReceivers
 from app_platform.apps import App, AppArgs
 from app_platform.apps.spec import AlertThresholds, AppSpec, Cpu, HealthPaths, Memory, Metrics
 from app_platform.autoscaling import Autoscaling, AutoscalingArgs
@@ -28,7 +27,13 @@ from app_platform.edge import Edge, EdgeArgs, EdgeOptions
 from app_platform.gitops import GitOps, GitOpsArgs, GitOpsOptions
 from app_platform.image import AppImage, AppImageArgs
 from app_platform.network import Network, NetworkArgs, NetworkOptions
-from app_platform.observability import Observability, ObservabilityArgs, ObservabilityOptions
+from app_platform.observability import (
+    AlertReceivers,
+    Observability,
+    ObservabilityArgs,
+    ObservabilityOptions,
+    alerting,  # noqa: F401 (`from app_platform import alerting` keeps working)
+)
 from app_platform.options import Options, OptionsError
 from app_platform.stack import Platform, build_platform
 

@@ -25,13 +25,13 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 
 from app_platform import preflight
-from app_platform.alerting import AlertReceivers
 from app_platform.apps.spec import APPS_DESCRIPTION, AppSpec
 from app_platform.cluster import ClusterOptions
 from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
+from app_platform.observability.alerting import AlertReceivers
 from app_platform.options import Options, OptionsError, Problem
 
 OptionsT = TypeVar("OptionsT", bound=Options)

@@ -64,6 +64,15 @@ class Platform:
 
 def build_platform(settings: config.PlatformSettings) -> Platform:
     """Network, cluster and add-ons; gives them and what every app needs from them."""
+    network, cluster = _network_and_cluster(settings)
+    edge, observability = _edge_and_observability(settings, network, cluster)
+    gitops = _gitops_and_autoscaling(settings, cluster, edge, observability)
+    contract = _contract(settings, network, cluster, edge, observability)
+    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
+
+
+def _network_and_cluster(settings: config.PlatformSettings) -> tuple[Network, Cluster]:
+    """The VPC and the EKS cluster in its subnets: what every add-on runs on."""
     prefix = settings.prefix
     network = Network(
         prefix,
@@ -82,7 +91,14 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
             egress_ready=network.egress_ready,
         ),
     )
+    return network, cluster
 
+
+def _edge_and_observability(
+    settings: config.PlatformSettings, network: Network, cluster: Cluster
+) -> tuple[Edge, Observability]:
+    """Traffic in, and monitoring, which needs the Edge's CRDs and Gateway for its routes."""
+    prefix = settings.prefix
     edge = Edge(
         prefix,
         EdgeArgs(
@@ -117,7 +133,14 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
             depends_on=edge.crds_ready,
         ),
     )
+    return edge, observability
 
+
+def _gitops_and_autoscaling(
+    settings: config.PlatformSettings, cluster: Cluster, edge: Edge, observability: Observability
+) -> GitOps:
+    """Argo CD and the Cluster Autoscaler, once the Edge and monitoring are there."""
+    prefix = settings.prefix
     gitops = GitOps(
         prefix,
         GitOpsArgs(
@@ -145,9 +168,7 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
             nodes_ready=cluster.nodes_ready,
         ),
     )
-
-    contract = _contract(settings, network, cluster, edge, observability)
-    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
+    return gitops
 
 
 def _contract(

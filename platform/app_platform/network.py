@@ -221,24 +221,8 @@ class Network(pulumi.ComponentResource):
         self, vpc: aws.ec2.Vpc, zone: str, cidr: str, routes: aws.ec2.RouteTable
     ) -> tuple[aws.ec2.Subnet, aws.ec2.RouteTableAssociation]:
         name = f"{self._name}-public-{zone}"
-        subnet = aws.ec2.Subnet(
-            name,
-            vpc_id=vpc.id,
-            cidr_block=cidr,
-            availability_zone=zone,
-            # Nothing is launched here but NAT gateways and load balancers, which get their
-            # addresses explicitly; instances never get a public IP by accident.
-            map_public_ip_on_launch=False,
-            tags={"Name": name, PUBLIC_SUBNET_ROLE_TAG: "1", **self._cluster_tag},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        association = aws.ec2.RouteTableAssociation(
-            name,
-            subnet_id=subnet.id,
-            route_table_id=routes.id,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return subnet, association
+        subnet = self._subnet(name, vpc, zone, cidr, PUBLIC_SUBNET_ROLE_TAG)
+        return subnet, self._associate(name, subnet, routes)
 
     def _nat_gateway(
         self, zone: str, public: aws.ec2.Subnet, igw: aws.ec2.InternetGateway
@@ -260,15 +244,7 @@ class Network(pulumi.ComponentResource):
         self, vpc: aws.ec2.Vpc, zone: str, cidr: str, nat: aws.ec2.NatGateway
     ) -> tuple[aws.ec2.Subnet, aws.ec2.RouteTable, aws.ec2.RouteTableAssociation]:
         name = f"{self._name}-private-{zone}"
-        subnet = aws.ec2.Subnet(
-            name,
-            vpc_id=vpc.id,
-            cidr_block=cidr,
-            availability_zone=zone,
-            map_public_ip_on_launch=False,
-            tags={"Name": name, PRIVATE_SUBNET_ROLE_TAG: "1", **self._cluster_tag},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        subnet = self._subnet(name, vpc, zone, cidr, PRIVATE_SUBNET_ROLE_TAG)
         routes = aws.ec2.RouteTable(
             name,
             vpc_id=vpc.id,
@@ -276,13 +252,32 @@ class Network(pulumi.ComponentResource):
             tags={"Name": name},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        association = aws.ec2.RouteTableAssociation(
+        return subnet, routes, self._associate(name, subnet, routes)
+
+    def _subnet(
+        self, name: str, vpc: aws.ec2.Vpc, zone: str, cidr: str, role_tag: str
+    ) -> aws.ec2.Subnet:
+        return aws.ec2.Subnet(
+            name,
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            # Public subnets hold only NAT gateways and load balancers, which get their addresses
+            # explicitly: no instance gets a public IP by accident, in any subnet.
+            map_public_ip_on_launch=False,
+            tags={"Name": name, role_tag: "1", **self._cluster_tag},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _associate(
+        self, name: str, subnet: aws.ec2.Subnet, routes: aws.ec2.RouteTable
+    ) -> aws.ec2.RouteTableAssociation:
+        return aws.ec2.RouteTableAssociation(
             name,
             subnet_id=subnet.id,
             route_table_id=routes.id,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return subnet, routes, association
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, child: pulumi.ResourceOptions) -> None:
         """Every accepted and rejected flow to a CloudWatch log group, kept for a month."""

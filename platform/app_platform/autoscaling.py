@@ -98,7 +98,12 @@ class Autoscaling(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__("app-platform:autoscaling:Autoscaling", name, None, opts)
+        inputs = {
+            "cluster_name": args.cluster_name,
+            "kubernetes_version": args.kubernetes_version,
+            "region": args.region,
+        }
+        super().__init__("app-platform:autoscaling:Autoscaling", name, inputs, opts)
         self._args = args
         metrics_server = charts.release(
             f"{name}-metrics-server",

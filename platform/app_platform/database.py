@@ -126,7 +126,8 @@ class Database(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:database:Database", name, None, opts)
+        inputs = {"spec": args.spec.model_dump(mode="json"), "database_name": args.database_name}
+        super().__init__("app-platform:database:Database", name, inputs, opts)
         subnets, security_group = self._network(name, args)
         password = random.RandomPassword(
             f"{name}-password",

@@ -107,7 +107,10 @@ class AppImage(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("app-platform:image:AppImage", name, None, opts)
+        inputs = {"context": args.context, "repository_name": args.repository_name}
+        super().__init__(
+            "app-platform:image:AppImage", name, {**inputs, "platform": args.platform}, opts
+        )
         _check(name, args)
         child = pulumi.ResourceOptions(parent=self)
         repository = aws.ecr.Repository(

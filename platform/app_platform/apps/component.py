@@ -46,7 +46,15 @@ class App(pulumi.ComponentResource):
         spec, platform = args.spec, args.platform
         # Read first: a secret missing from the stack config stops the app before any resource.
         secrets = {key: secret_value(source) for key, source in spec.secret_env.items()}
-        super().__init__("app-platform:app:App", name, None, opts)
+        # The spec as recorded inputs: secret variables by name only (their values or config keys
+        # stay out of plans and state).
+        inputs = {
+            "spec": {
+                **spec.model_dump(mode="json", exclude={"secret_env"}),
+                "secret_env": sorted(spec.secret_env),
+            }
+        }
+        super().__init__("app-platform:app:App", name, inputs, opts)
         parts = Parts(name, spec, platform, args.prefix, parent=self)
         image = self._image(parts)
         self.hostname = pulumi.Output.concat(spec.name, ".", platform.domain)

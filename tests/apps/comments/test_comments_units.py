@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 import pytest
+from comments.logs import AccessLog
 from comments.settings import Settings, SettingsError, redact_url
 from comments.storage import (
     Batcher,
@@ -272,3 +275,22 @@ def test_a_write_that_committed_stands_when_releasing_its_connection_fails() -> 
     pool = FakePool(FakeConnection(), release_error=True)
     run(pg_storage(pool)._write_batch([NewComment("c", "a@b.co", "x")]))
     assert pool.connections == [] and pool.released[0].terminated
+
+
+def test_access_lines_written_in_one_loop_turn_arrive_whole_and_complete(tmp_path: Path) -> None:
+    out = tmp_path / "access.log"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    count = 500  # many PIPE_BUF chunks of lines
+
+    async def burst() -> None:
+        access = AccessLog(fd)
+        for n in range(count):
+            access.write({"method": "GET", "path": f"/p/{n}", "status": 200})
+        access.close()  # hands over what is still pending and waits for the writer
+
+    try:
+        run(burst())
+    finally:
+        os.close(fd)
+    lines = out.read_bytes().splitlines()
+    assert [orjson.loads(line)["path"] for line in lines] == [f"/p/{n}" for n in range(count)]

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from . import metrics
 from .settings import Settings
 from .storage import (
-    KeyReusedError,
     NotStoredError,
     Page,
     RolledBackError,
     Storage,
     StorageUnavailableError,
+    keyed_answer,
 )
 from .validation import NewComment
 
@@ -271,11 +271,7 @@ class PostgresStorage(Storage):
                 return await conn.fetchrow(PG_GET_KEY, key)
 
         first = await self._with("write", write)
-        if first is None:
-            return comment.content_id
-        if first[0] != digest:
-            raise KeyReusedError(key)
-        return first[1]
+        return keyed_answer(comment.content_id, key, digest, first)
 
     async def _purge_keys(self, before: float) -> None:
         await self._with("purge", lambda c: c.execute(PG_PURGE_KEYS, before))

@@ -18,7 +18,7 @@ from typing import TypeVar
 import orjson
 
 from .settings import Settings
-from .storage import KeyReusedError, NotStoredError, Page, RolledBackError, Storage
+from .storage import NotStoredError, Page, RolledBackError, Storage, keyed_answer
 from .validation import NewComment
 
 SQLITE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -212,11 +212,7 @@ class SQLiteStorage(Storage):
             return first
 
         first = await self._on("writer", write)
-        if first is None:
-            return comment.content_id
-        if first[0] != digest:
-            raise KeyReusedError(key)
-        return first[1]
+        return keyed_answer(comment.content_id, key, digest, first)
 
     async def _purge_keys(self, before: float) -> None:
         await self._on("writer", lambda conn: conn.execute(SQLITE_PURGE_KEYS, (before,)))

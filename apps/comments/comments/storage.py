@@ -31,7 +31,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
@@ -65,6 +65,17 @@ class OverloadedError(NotStoredError):
 
 class KeyReusedError(Exception):
     """An Idempotency-Key already stored a different comment."""
+
+
+def keyed_answer(comment_id: str, key: str, digest: str, first: Any) -> str:
+    """The answer to a keyed add: the comment's own id when this call stored it (`first` is
+    None), else the first call's answer, if it stored the same comment (`first` holds that
+    call's digest and answer)."""
+    if first is None:
+        return comment_id
+    if first[0] != digest:
+        raise KeyReusedError(key)
+    return first[1]
 
 
 class Page(NamedTuple):

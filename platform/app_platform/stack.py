@@ -19,6 +19,7 @@ from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.contract import PlatformContract
 from app_platform.edge import Edge, EdgeArgs
 from app_platform.gitops import GitOps, GitOpsArgs
+from app_platform.instance_types import architecture
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
@@ -60,6 +61,13 @@ class Platform:
             "argocdUrl": self.gitops.url,
             "argocdAdminPassword": self.gitops.admin_password,
         }
+
+
+def node_architectures(settings: config.PlatformSettings) -> tuple[str, ...]:
+    """The CPU architectures (`amd64`, `arm64`) of the nodes apps may be scheduled on, sorted:
+    the spot group's (the system group is tainted for controllers). Images the stack builds
+    target each, so adding a Graviton pool here is all an app needs to run there."""
+    return tuple(sorted({architecture(t) for t in settings.cluster.spot.instance_types}))
 
 
 def build_platform(settings: config.PlatformSettings) -> Platform:
@@ -194,4 +202,5 @@ def _contract(
         url_scheme=edge.scheme,
         route_namespace_labels=edge.route_namespace_labels,
         dashboard_labels=observability.dashboard_label,
+        node_platforms=tuple(f"linux/{arch}" for arch in node_architectures(settings)),
     )

@@ -10,7 +10,8 @@ Three ways to find it, because no single one sees everything:
   balancers, network interfaces), which never carry our default tags, looked up with EC2 and
   ELBv2 directly; any network interface still in the stack's VPC counts too;
 - names: IAM roles, instance profiles and policies (the Tagging API does not list IAM roles)
-  and CloudWatch log groups start with the stack's prefix, `<name>-<stack>`, which is also the cluster's name.
+  and CloudWatch log groups start with the stack's prefix, `<name>-<stack>`, which is also the
+  cluster's name.
 
 Some things outlive a clean destroy by design; they are reported as expected, not as failures.
 """

@@ -294,9 +294,8 @@ class Network(pulumi.ComponentResource):
             )
             return route, nat.resources
         gateway = self._nat_gateway(zone, public, igw)
-        return aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=gateway.id), [
-            gateway
-        ]
+        route = aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=gateway.id)
+        return route, [gateway]
 
     def _private_subnet(
         self, vpc: aws.ec2.Vpc, zone: str, cidr: str, default_route: aws.ec2.RouteTableRouteArgs

@@ -3,6 +3,7 @@ hands it on by digest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from app_platform import image, stack
+from app_platform import config, image, stack
 from app_platform.image import AppImage, AppImageArgs
 from app_platform_tools import offline, secrets
 
@@ -189,3 +190,24 @@ def test_nodes_of_two_architectures_get_one_multi_arch_image(run_stack, monkeypa
     recording = run_stack()
     (built,) = recording.of_type("docker-build:index:Image")
     assert built.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything(
+    parse_config, monkeypatch
+):
+    settings = dataclasses.replace(
+        parse_config(), multi_platform_problem="the current buildx builder is Docker's own"
+    )
+    stack.check_image_builder(settings)  # one architecture: any builder will do
+    monkeypatch.setattr(stack, "node_architectures", lambda settings: ("amd64", "arm64"))
+    with pytest.raises(config.ConfigError) as raised:
+        stack.check_image_builder(settings)
+    message = str(raised.value)
+    assert (
+        "config 'apps.comments.build' = \"apps/comments\" cannot be built here for amd64 and "
+        "arm64 nodes: the current buildx builder is Docker's own; building for several "
+        "platforms needs"
+    ) in message
+    assert "docker-container" in message
+    # A builder that can: nothing to say.
+    stack.check_image_builder(dataclasses.replace(settings, multi_platform_problem=None))

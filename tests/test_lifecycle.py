@@ -3,8 +3,9 @@
 What `pulumi destroy` relies on (README, "Tear it all down"); each rule names what breaks:
 
 a) Everything in the cluster (every object of its Kubernetes provider) and every node group is
-   deleted before egress (NAT gateways, route tables and associations, internet gateway): the
-   controllers in the private subnets call AWS APIs to delete load balancers and volumes.
+   deleted before egress (NAT gateways or the NAT instance with its interface, address and
+   security group, route tables and associations, internet gateway): the controllers in the
+   private subnets call AWS APIs to delete load balancers and volumes.
 b) Every node group is deleted before the policy attachments of its role.
 c) The Load Balancer Controller (and its IAM policy) outlives every LoadBalancer Service; the EBS
    CSI driver (and its IAM policy) outlives every volume claim and every release making claims.
@@ -49,10 +50,17 @@ TLS_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
 WITH_ZONE = {"hostedZone": "example.com", "domain": "dev.example.com"}
 EGRESS = (
     "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/instance:Instance",
+    "aws:ec2/networkInterface:NetworkInterface",
+    "aws:ec2/eip:Eip",
+    "aws:ec2/securityGroup:SecurityGroup",
     "aws:ec2/internetGateway:InternetGateway",
     "aws:ec2/routeTable:RouteTable",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
 )
+NETWORK = "app-platform:network:Network"
+# A stack whose private subnets go out through a NAT instance.
+WITH_NAT_INSTANCE = {"natGateways": "instance"}
 
 
 def invariant_violations(recording: offline.Recording) -> list[str]:
@@ -77,7 +85,9 @@ def egress_outlives_the_cluster(recording, graph):
     providers = {p.urn for p in recording.of_type(K8S_PROVIDER)}
     in_cluster = [r for r in recording.resources if r.provider in providers]
     node_groups = recording.of_type(NODE_GROUP)
-    egress = [r for type_ in EGRESS for r in recording.of_type(type_)]
+    # The network's own: other security groups (the cluster's) are no part of egress.
+    network = {r.urn for r in recording.descendants(recording.one(NETWORK))}
+    egress = [r for type_ in EGRESS for r in recording.of_type(type_) if r.urn in network]
     return [
         *missing(rule, objects=in_cluster, node_groups=node_groups, egress=egress),
         *graph.not_deleted_before(rule, [*in_cluster, *node_groups], egress),
@@ -504,4 +514,48 @@ def test_taking_the_certificate_edge_away_is_reported(run_stack, monkeypatch):
     without_waiting_for_the_certificate(monkeypatch)
     violations = invariant_violations(run_stack(WITH_ZONE))
     expected = ("f)", "Service platform-dev-load-balancer", "CertificateValidation")
+    assert any(all(part in message for part in expected) for message in violations), violations
+
+
+# --- natGateways: instance -----------------------------------------------------------------
+
+
+def test_a_stack_with_a_nat_instance_keeps_every_lifecycle_rule(run_stack):
+    recording = run_stack(WITH_NAT_INSTANCE)
+    assert invariant_violations(recording) == []
+    graph = Graph.of(recording)
+    instance = recording.one("aws:ec2/instance:Instance")
+    interface = recording.one("aws:ec2/networkInterface:NetworkInterface")
+    nlb = recording.one("kubernetes:core/v1:Service", "platform-dev-load-balancer")
+    for group in recording.of_type(NODE_GROUP):
+        assert graph.deleted_before(group, instance), label(group)
+    assert graph.deleted_before(nlb, instance) and graph.deleted_before(instance, interface)
+
+
+def without_the_nat_instance_in_egress(monkeypatch):
+    """The NAT instance is made and routed to, but left out of what the cluster waits for."""
+    original = network.nat_instance
+
+    def instance_left_out(*args, **kwargs):
+        nat = original(*args, **kwargs)
+        kept = [r for r in nat.resources if r is not nat.instance]
+        return dataclasses.replace(nat, resources=kept)
+
+    monkeypatch.setattr(network, "nat_instance", instance_left_out)
+
+
+@pytest.mark.parametrize(
+    "take_away, expected",
+    [
+        (without_egress, ("a)", "ManagedNodeGroup platform-dev-spot", "Instance platform-dev-nat")),
+        (
+            without_the_nat_instance_in_egress,
+            ("a)", "ManagedNodeGroup platform-dev-system", "Instance platform-dev-nat-us-east-1a"),
+        ),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_taking_the_nat_instance_edge_away_is_reported(run_stack, monkeypatch, take_away, expected):
+    take_away(monkeypatch)
+    violations = invariant_violations(run_stack(WITH_NAT_INSTANCE))
     assert any(all(part in message for part in expected) for message in violations), violations

@@ -82,6 +82,9 @@ class PlatformSettings:
     apps: tuple[AppSpec, ...] = ()
     # Set only for an app stack (see AppStackSettings); a platform stack has none.
     platform_stack: str | None = None
+    # Why Docker here cannot build a multi-platform image (preflight); None when it can. The
+    # stack refuses app builds with it when its nodes have several architectures.
+    multi_platform_problem: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -393,6 +396,7 @@ def parse(
         alert_receivers=alert_receivers,
         hosted_zone=zone,
         apps=apps,
+        multi_platform_problem=environment.multi_platform_problem,
     )
 
 

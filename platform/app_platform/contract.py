@@ -33,7 +33,7 @@ class PlatformContract:
     """Everything an app needs from the platform, as plain values or outputs.
 
     The fields named in `OUTPUTS` travel between stacks; the others (the provider, built from
-    the kubeconfig; `crds_ready`, `node_platform` and the monitoring labels) only exist in the
+    the kubeconfig; `crds_ready`, `node_platforms` and the monitoring labels) only exist in the
     stack that has them, and an app stack gets their defaults.
     """
 
@@ -49,8 +49,9 @@ class PlatformContract:
     private_subnet_ids: pulumi.Input[Sequence[str]] | None = None
     node_security_group_id: pulumi.Input[str] | None = None
     url_scheme: pulumi.Input[str] = DEFAULT_URL_SCHEME
-    # The nodes' OS and architecture, which images built by the stack target.
-    node_platform: str = DEFAULT_PLATFORM
+    # The OS/architecture of every node apps may run on (`stack.node_architectures`): images
+    # built by the stack are built for each, as one multi-arch image.
+    node_platforms: tuple[str, ...] = (DEFAULT_PLATFORM,)
     # Labels the Gateway's listeners require on a namespace before they accept its routes.
     route_namespace_labels: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     # Extra labels for ServiceMonitor/PrometheusRule (e.g. `release`), if Prometheus selects them.

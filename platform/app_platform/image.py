@@ -16,9 +16,17 @@ import pulumi_docker_build as docker_build
 import pulumi_random as random
 from docker.utils.build import exclude_paths
 
-# The platform's nodes are x86_64 (cluster.AMI_TYPE): build for them whatever the machine
-# running Pulumi is (an arm64 laptop, say).
+# Images are built for the nodes' platforms (PlatformContract.node_platforms), whatever the
+# machine running Pulumi is (an arm64 laptop, say); x86_64 nodes unless the cluster says more.
 DEFAULT_PLATFORM = "linux/amd64"
+# More than one platform makes one multi-arch image (an index over one image per platform).
+# Docker's default builder (the `docker` driver on the classic image store) cannot build one.
+MULTI_PLATFORM_BUILDER = (
+    "building for several platforms needs a buildx builder that can: Docker Desktop with "
+    "the containerd image store turned on, or a docker-container builder (`docker buildx "
+    "create --use --driver docker-container`); on Linux, foreign platforms also need QEMU "
+    "emulators (`docker run --privileged --rm tonistiigi/binfmt --install all`)"
+)
 DOCKERFILE = "Dockerfile"
 # Images the repository keeps; older ones expire. A few allow a rollback.
 KEEP_IMAGES = 10
@@ -34,8 +42,13 @@ class AppImageArgs:
     context: str
     # The ECR repository's name, e.g. `platform-dev-comments`.
     repository_name: str
-    # The nodes' platform.
-    platform: str = DEFAULT_PLATFORM
+    # The nodes' platforms (`linux/<arch>`): one image for all of them.
+    platforms: tuple[str, ...] = (DEFAULT_PLATFORM,)
+
+    @property
+    def build_platforms(self) -> list[str]:
+        """The platforms to build, each once, in a stable order."""
+        return sorted(set(self.platforms))
 
 
 def context_problem(context_dir: str, root: Path | None = None) -> str | None:
@@ -50,7 +63,7 @@ def context_problem(context_dir: str, root: Path | None = None) -> str | None:
 
 
 def build_hash(args: AppImageArgs, root: Path | None = None) -> str:
-    """A SHA-256 of everything the build reads: the target platform and every file Docker
+    """A SHA-256 of everything the build reads: every target platform and every file Docker
     sends as the build context (what .dockerignore leaves), by path, executable bit and
     content."""
     context = (root or Path.cwd()) / args.context
@@ -59,7 +72,7 @@ def build_hash(args: AppImageArgs, root: Path | None = None) -> str:
     if ignore.is_file():
         lines = (line.strip() for line in ignore.read_text().splitlines())
         patterns = [line for line in lines if line and not line.startswith("#")]
-    digest = hashlib.sha256(args.platform.encode())
+    digest = hashlib.sha256(",".join(args.build_platforms).encode())
     for relative in sorted(exclude_paths(str(context), patterns, dockerfile=DOCKERFILE)):
         path = context / relative
         if path.is_symlink():
@@ -76,15 +89,19 @@ def build_hash(args: AppImageArgs, root: Path | None = None) -> str:
 
 
 def lifecycle_policy(keep: int) -> dict[str, Any]:
-    """Expire all but the newest `keep` images. The build pushes one manifest per image (no
-    index, no attestations), so counting every image cannot expire part of one."""
+    """Expire all but the newest `keep` builds. Each build pushes one tag: a single manifest,
+    or for several platforms an index whose per-platform images are untagged. Counting tagged
+    images counts builds and never expires an image a kept index needs (counting every image
+    would: ECR does not know which untagged images an index holds). The untagged images of an
+    expired index stay, a few MB of storage each."""
     return {
         "rules": [
             {
                 "rulePriority": 1,
-                "description": f"Keep the last {keep} images",
+                "description": f"Keep the last {keep} builds",
                 "selection": {
-                    "tagStatus": "any",
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
                     "countType": "imageCountMoreThan",
                     "countNumber": keep,
                 },
@@ -97,7 +114,8 @@ def lifecycle_policy(keep: int) -> dict[str, Any]:
 class AppImage(pulumi.ComponentResource):
     """Owns an ECR repository (scan on push, immutable tags, deleted with the stack even when
     it holds images), its lifecycle policy (the last KEEP_IMAGES images stay) and the
-    docker-build Image that builds the context for the nodes' platform and pushes it there.
+    docker-build Image that builds the context for the nodes' platforms (one multi-arch image
+    when there are several: see MULTI_PLATFORM_BUILDER) and pushes it there.
 
     Gives `image_ref`, `<repository URL>@sha256:<digest>`: exactly the image pushed, which a
     Deployment runs without trusting any tag; and `repository_url`.
@@ -109,7 +127,7 @@ class AppImage(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None):
         inputs = {"context": args.context, "repository_name": args.repository_name}
         super().__init__(
-            "app-platform:image:AppImage", name, {**inputs, "platform": args.platform}, opts
+            "app-platform:image:AppImage", name, {**inputs, "platforms": args.build_platforms}, opts
         )
         _check(name, args)
         child = pulumi.ResourceOptions(parent=self)
@@ -151,7 +169,7 @@ class AppImage(pulumi.ComponentResource):
         image = docker_build.Image(
             f"{name}-build",
             context=docker_build.BuildContextArgs(location=args.context),
-            platforms=[docker_build.Platform(args.platform)],
+            platforms=[docker_build.Platform(p) for p in args.build_platforms],
             tags=[tag],
             push=True,
             registries=[
@@ -173,9 +191,11 @@ def _check(name: str, args: AppImageArgs) -> None:
     why = context_problem(args.context)
     if why:
         problems.append(f"context {args.context!r} is not valid: expected {why}")
-    if args.platform not in {platform.value for platform in docker_build.Platform}:
-        problems.append(
-            f"platform {args.platform!r} is not valid: expected one such as linux/amd64"
-        )
+    known = {platform.value for platform in docker_build.Platform}
+    if not args.platforms:
+        problems.append("platforms () is not valid: expected at least one, e.g. linux/amd64")
+    for platform in args.platforms:
+        if platform not in known:
+            problems.append(f"platform {platform!r} is not valid: expected one such as linux/amd64")
     if problems:
         raise ValueError(f"AppImage {name}: " + "; ".join(problems))

@@ -12,14 +12,23 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator
 from pydantic_core.core_schema import ValidationInfo
 
-from app_platform.options import ConfigBool, Options, component_inputs, one_of, whole_number
+from app_platform.instance_types import INSTANCE_TYPE_PATTERN
+from app_platform.nat_instance import DEFAULT_NAT_INSTANCE_TYPE, nat_instance
+from app_platform.options import (
+    ConfigBool,
+    Options,
+    component_inputs,
+    matching,
+    one_of,
+    whole_number,
+)
 
 # Kubernetes and the AWS Load Balancer Controller find subnets by these tags: internet-facing
 # load balancers go to `elb` subnets, internal ones to `internal-elb` subnets.
 PUBLIC_SUBNET_ROLE_TAG = "kubernetes.io/role/elb"
 PRIVATE_SUBNET_ROLE_TAG = "kubernetes.io/role/internal-elb"
 FLOW_LOG_RETENTION_DAYS = 30
-NAT_MODES = ("single", "perAz")
+NAT_MODES = ("single", "perAz", "instance")
 # EKS needs subnets in at least two zones for its control plane network interfaces.
 MIN_AVAILABILITY_ZONES = 2
 MAX_AVAILABILITY_ZONES = 16
@@ -27,6 +36,7 @@ MAX_AVAILABILITY_ZONES = 16
 SMALLEST_SUBNET_PREFIX = 28
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_ZONE_COUNT = 3
+ANYWHERE = "0.0.0.0/0"
 
 
 def is_ipv4_network(value: object) -> bool:
@@ -36,6 +46,10 @@ def is_ipv4_network(value: object) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _ids(resources: list[pulumi.Resource], kind: type) -> pulumi.Output[list[str]]:
+    return pulumi.Output.all(*[r.id for r in resources if isinstance(r, kind)])
 
 
 def subnet_plan(vpc_cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
@@ -73,11 +87,21 @@ class NetworkOptions(Options):
         description="IPv4 range of the VPC. Half goes to private subnets (nodes and pods), a "
         "quarter of that per public subnet.",
     )
-    nat_mode: one_of(NAT_MODES) = Field(
+    nat_mode: one_of(NAT_MODES, f"{', '.join(NAT_MODES[:-1])} or {NAT_MODES[-1]}") = Field(
         "perAz",
         alias="natGateways",
-        description="NAT gateways: perAz (one per zone, survives a zone outage) or single (one "
-        "for the VPC, cheaper).",
+        description="How the private subnets reach the internet. perAz: a NAT gateway per zone "
+        "(survives a zone outage; about $33/month each plus $0.045/GB). single: one NAT gateway "
+        "for the VPC (egress depends on its zone). instance: one NAT instance (natInstanceType) "
+        "in the first zone, about $7/month with its address: a single point of failure with no "
+        "zone redundancy, the bandwidth of its type, a reboot cuts egress, and you own its "
+        "patching (it runs the AL2023 AMI of its launch until replaced).",
+    )
+    nat_instance_type: matching(INSTANCE_TYPE_PATTERN, "an instance type such as t4g.nano") = Field(
+        DEFAULT_NAT_INSTANCE_TYPE,
+        alias="natInstanceType",
+        description="Instance type of the NAT instance (natGateways: instance); Graviton or "
+        "x86_64, its AMI follows. t4g.nano: 32 Mbit/s baseline, bursts to 5 Gbit/s.",
     )
     flow_logs: ConfigBool = Field(
         False,
@@ -121,11 +145,13 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """Owns the VPC, a public and a private subnet per zone, the internet gateway, NAT gateways,
-    route tables and, optionally, VPC flow logs to CloudWatch.
+    """Owns the VPC, a public and a private subnet per zone, the internet gateway, NAT gateways
+    (or one NAT instance, nat_instance.py), route tables and, optionally, VPC flow logs to
+    CloudWatch.
 
     Gives `vpc_id`, `public_subnet_ids` and `private_subnet_ids` (in zone order),
-    `nat_gateway_ids`, `public_route_table_id`, `private_route_table_ids` (in zone order), and
+    `nat_gateway_ids`, `nat_instance_ids`, `public_route_table_id`, `private_route_table_ids`
+    (in zone order), and
     `egress_ready`: the resources the private subnets' path to the internet is made of. Whatever
     runs in the private subnets depends on it, so that it is created once egress works and
     deleted while egress still works (controllers there call AWS APIs to delete what they made).
@@ -135,6 +161,7 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     nat_gateway_ids: pulumi.Output[list[str]]
+    nat_instance_ids: pulumi.Output[list[str]]
     public_route_table_id: pulumi.Output[str]
     private_route_table_ids: pulumi.Output[list[str]]
     egress_ready: list[pulumi.Resource]
@@ -148,7 +175,7 @@ class Network(pulumi.ComponentResource):
         super().__init__("app-platform:network:Network", name, inputs, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
-        options = args.options
+        options = self._options = args.options
         zones = tuple(args.availability_zones[: options.availability_zone_count])
         private_cidrs, public_cidrs = subnet_plan(options.cidr, len(zones))
 
@@ -174,10 +201,9 @@ class Network(pulumi.ComponentResource):
 
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
-        nat_gateways: list[aws.ec2.NatGateway] = []
         private_route_tables: list[aws.ec2.RouteTable] = []
-        # Private subnet -> its route table -> NAT gateway -> public subnet -> public route table
-        # -> internet gateway: every link of that path.
+        # Private subnet -> its route table -> NAT gateway (or instance) -> public subnet ->
+        # public route table -> internet gateway: every link of that path.
         egress: list[pulumi.Resource] = [igw, public_routes]
         for index, zone in enumerate(zones):
             public, public_association = self._public_subnet(
@@ -185,11 +211,12 @@ class Network(pulumi.ComponentResource):
             )
             public_subnets.append(public)
             egress.append(public_association)
+            # perAz: each zone its own gateway; single and instance: the first zone's for all.
             if options.nat_mode == "perAz" or index == 0:
-                nat_gateways.append(self._nat_gateway(zone, public, igw))
-                egress.append(nat_gateways[-1])
+                default_route, nat = self._nat(vpc, zone, public, igw, public_association)
+                egress += nat
             private, private_routes, private_association = self._private_subnet(
-                vpc, zone, private_cidrs[index], nat_gateways[-1]
+                vpc, zone, private_cidrs[index], default_route
             )
             private_subnets.append(private)
             private_route_tables.append(private_routes)
@@ -201,7 +228,8 @@ class Network(pulumi.ComponentResource):
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
-        self.nat_gateway_ids = pulumi.Output.all(*[n.id for n in nat_gateways])
+        self.nat_gateway_ids = _ids(egress, aws.ec2.NatGateway)
+        self.nat_instance_ids = _ids(egress, aws.ec2.Instance)
         self.public_route_table_id = public_routes.id
         self.private_route_table_ids = pulumi.Output.all(*[t.id for t in private_route_tables])
         self.egress_ready = egress
@@ -211,6 +239,7 @@ class Network(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
                 "nat_gateway_ids": self.nat_gateway_ids,
+                "nat_instance_ids": self.nat_instance_ids,
                 "public_route_table_id": self.public_route_table_id,
                 "private_route_table_ids": self.private_route_table_ids,
                 "egress_ready": pulumi.Output.all(*[r.urn for r in egress]),
@@ -240,15 +269,43 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
         )
 
+    def _nat(
+        self,
+        vpc: aws.ec2.Vpc,
+        zone: str,
+        public: aws.ec2.Subnet,
+        igw: aws.ec2.InternetGateway,
+        public_association: aws.ec2.RouteTableAssociation,
+    ) -> tuple[aws.ec2.RouteTableRouteArgs, list[pulumi.Resource]]:
+        """A NAT in `zone`'s public subnet: the default route through it, and what it is made of."""
+        options = self._options
+        if options.nat_mode == "instance":
+            nat = nat_instance(
+                f"{self._name}-nat-{zone}",
+                vpc=vpc,
+                vpc_cidr=options.cidr,
+                subnet=public,
+                instance_type=options.nat_instance_type,
+                after=[igw, public_association],
+                parent=self,
+            )
+            route = aws.ec2.RouteTableRouteArgs(
+                cidr_block=ANYWHERE, network_interface_id=nat.interface.id
+            )
+            return route, nat.resources
+        gateway = self._nat_gateway(zone, public, igw)
+        route = aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=gateway.id)
+        return route, [gateway]
+
     def _private_subnet(
-        self, vpc: aws.ec2.Vpc, zone: str, cidr: str, nat: aws.ec2.NatGateway
+        self, vpc: aws.ec2.Vpc, zone: str, cidr: str, default_route: aws.ec2.RouteTableRouteArgs
     ) -> tuple[aws.ec2.Subnet, aws.ec2.RouteTable, aws.ec2.RouteTableAssociation]:
         name = f"{self._name}-private-{zone}"
         subnet = self._subnet(name, vpc, zone, cidr, PRIVATE_SUBNET_ROLE_TAG)
         routes = aws.ec2.RouteTable(
             name,
             vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+            routes=[default_route],
             tags={"Name": name},
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -6,7 +6,7 @@ descriptions and rules. Building one, from code or from stack config, either suc
 accepted:
 
     NetworkOptions(nat_mode="perAZ")
-    -> 'nat_mode' = "perAZ" is not valid: expected single or perAz
+    -> 'nat_mode' = "perAZ" is not valid: expected single, perAz or instance
 
 Fields carry the stack config key as their alias, so `config.py` validates the same models by
 config key and the same sentence names the key instead: `'natGateways' = "perAZ" ...`.

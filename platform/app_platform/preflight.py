@@ -2,7 +2,8 @@
 
 Three settings depend on the machine or on AWS rather than on the stack file alone:
 
-- an app that says `build` needs Docker here: its CLI on PATH and its daemon answering;
+- an app that says `build` needs Docker here: its CLI on PATH and its daemon answering, and
+  for nodes of several architectures a builder that makes multi-platform images;
 - an empty `gitopsRepoUrl` means "this checkout's `origin`", read with git;
 - the identity running the program creates the cluster, and EKS gives it an access entry of
   its own, so it must not be in `adminRoleArns`.
@@ -27,6 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 # How long the Docker daemon and git get to answer; a hung daemon must not hang the preview.
 DOCKER_PROBE_TIMEOUT_SECONDS = 10
 GIT_TIMEOUT_SECONDS = 10
+# Docker's own builder (buildx's `docker` driver) makes a multi-platform image only on the
+# containerd image store, which `docker info` names as its storage driver type; the other
+# drivers (docker-container, kubernetes, remote) always can.
+BUILDX_DRIVER = re.compile(r"^Driver:\s*(?P<driver>\S+)", re.MULTILINE)
+CONTAINERD_IMAGE_STORE = "io.containerd.snapshotter"
 # `[user@]host:path`, git's scp-like syntax for ssh. One-letter hosts are Windows drives.
 SCP_LIKE_URL = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s@]{2,}):(?P<path>\S+)$")
 # An IAM role ARN, with or without a path: the name is unique within the account.
@@ -87,6 +93,35 @@ def docker_problem() -> str | None:
         said = answer.stderr.strip().splitlines()
         return f"the Docker daemon is not answering ({said[-1] if said else 'no reply'})"
     return None
+
+
+def multi_platform_problem() -> str | None:
+    """Why the current buildx builder cannot build one image for several platforms, or None
+    when it can, or when Docker cannot be asked (docker_problem says why)."""
+    cli = shutil.which("docker")
+    builder = _docker_says(cli, "buildx", "inspect") if cli else None
+    driver = BUILDX_DRIVER.search(builder or "")
+    if cli is None or driver is None or driver["driver"] != "docker":
+        return None
+    storage = _docker_says(cli, "info", "--format", "{{ .DriverStatus }}") or ""
+    if CONTAINERD_IMAGE_STORE in storage:
+        return None
+    return "the current buildx builder is Docker's own, on the classic image store"
+
+
+def _docker_says(cli: str, *args: str) -> str | None:
+    """What `docker <args>` prints, or None when it fails or does not answer in time."""
+    try:
+        answer = subprocess.run(
+            [cli, *args],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    return answer.stdout if answer.returncode == 0 else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +239,8 @@ class Environment:
     # Why Docker cannot build images here; None when it can (or nobody asked).
     docker_problem: str | None = None
     git_origin: GitOrigin = NOT_LOOKED_UP
+    # Why Docker here cannot build a multi-platform image; None when it can (or nobody asked).
+    multi_platform_problem: str | None = None
     # The IAM principal running the program; None when nobody asked.
     caller_arn: str | None = None
 
@@ -212,15 +249,21 @@ def look_up(project_dir: Path, *, docker: bool, origin: bool, caller: bool) -> E
     """Ask what the config needs (each flag: whether it does), taking the run's stand-ins,
     if any, where the real thing is missing."""
     stood_in = stand_ins()
-    docker_why = None
+    docker_why = multi_platform_why = None
     if docker and stood_in and stood_in.docker:
         stood_in.used.append("Docker: image builds are mocked and get fake digests")
     elif docker:
         docker_why = docker_problem()
+        multi_platform_why = None if docker_why else multi_platform_problem()
     found = git_origin(project_dir) if origin else NOT_LOOKED_UP
     if origin and found.url is None and stood_in and stood_in.git_origin:
         stood_in.used.append(
             f"gitopsRepoUrl: {found.problem}; planned with {stood_in.git_origin} instead"
         )
         found = GitOrigin(stood_in.git_origin)
-    return Environment(docker_why, found, caller_arn() if caller else None)
+    return Environment(
+        docker_problem=docker_why,
+        git_origin=found,
+        multi_platform_problem=multi_platform_why,
+        caller_arn=caller_arn() if caller else None,
+    )

@@ -8,6 +8,7 @@ and `Platform.contract.outputs()` for the app stacks, which read the contract ba
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.contract import PlatformContract
 from app_platform.edge import Edge, EdgeArgs
 from app_platform.gitops import GitOps, GitOpsArgs
+from app_platform.image import MULTI_PLATFORM_BUILDER
+from app_platform.instance_types import architecture
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
@@ -62,8 +65,34 @@ class Platform:
         }
 
 
+def node_architectures(settings: config.PlatformSettings) -> tuple[str, ...]:
+    """The CPU architectures (`amd64`, `arm64`) of the nodes apps may be scheduled on, sorted:
+    the spot group's (the system group is tainted for controllers). Images the stack builds
+    target each, so adding a Graviton pool here is all an app needs to run there."""
+    return tuple(sorted({architecture(t) for t in settings.cluster.spot.instance_types}))
+
+
+def check_image_builder(settings: config.PlatformSettings) -> None:
+    """Refuse, before anything is registered, app builds this machine cannot make: one image
+    for nodes of several architectures needs a builder that makes multi-platform images."""
+    architectures = node_architectures(settings)
+    why = settings.multi_platform_problem
+    builds = [app for app in settings.apps if app.build]
+    if len(architectures) < 2 or not why or not builds:
+        return
+    raise config.ConfigError(
+        "invalid stack configuration:\n  - "
+        + "\n  - ".join(
+            f"config 'apps.{app.name}.build' = {json.dumps(app.build)} cannot be built here for "
+            f"{' and '.join(architectures)} nodes: {why}; {MULTI_PLATFORM_BUILDER}"
+            for app in builds
+        )
+    )
+
+
 def build_platform(settings: config.PlatformSettings) -> Platform:
     """Network, cluster and add-ons; gives them and what every app needs from them."""
+    check_image_builder(settings)
     network, cluster = _network_and_cluster(settings)
     edge, observability = _edge_and_observability(settings, network, cluster)
     gitops = _gitops_and_autoscaling(settings, cluster, edge, observability)
@@ -194,4 +223,5 @@ def _contract(
         url_scheme=edge.scheme,
         route_namespace_labels=edge.route_namespace_labels,
         dashboard_labels=observability.dashboard_label,
+        node_platforms=tuple(f"linux/{arch}" for arch in node_architectures(settings)),
     )

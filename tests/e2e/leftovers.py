@@ -9,8 +9,9 @@ Three ways to find it, because no single one sees everything:
 - the tags the cluster's controllers put on what they create themselves (volumes, load
   balancers, network interfaces), which never carry our default tags, looked up with EC2 and
   ELBv2 directly; any network interface still in the stack's VPC counts too;
-- names: IAM roles and policies (the Tagging API does not list IAM roles) and CloudWatch log
-  groups start with the stack's prefix, `<name>-<stack>`, which is also the cluster's name.
+- names: IAM roles, instance profiles and policies (the Tagging API does not list IAM roles)
+  and CloudWatch log groups start with the stack's prefix, `<name>-<stack>`, which is also the
+  cluster's name.
 
 Some things outlive a clean destroy by design; they are reported as expected, not as failures.
 """
@@ -294,7 +295,8 @@ def log_groups(logs: Any, scope: Scope) -> list[Leftover]:
 
 
 def iam_entities(iam: Any, scope: Scope) -> list[Leftover]:
-    """IAM roles and customer-managed policies named with the stack's prefix."""
+    """IAM roles, instance profiles (the NAT instance's) and customer-managed policies named
+    with the stack's prefix."""
     start = f"{scope.prefix}-"
     roles = (
         Leftover("iam:role", role["Arn"], f"name {start}*")
@@ -302,13 +304,19 @@ def iam_entities(iam: Any, scope: Scope) -> list[Leftover]:
         for role in page["Roles"]
         if role["RoleName"].startswith(start)
     )
+    profiles = (
+        Leftover("iam:instance-profile", profile["Arn"], f"name {start}*")
+        for page in iam.get_paginator("list_instance_profiles").paginate()
+        for profile in page["InstanceProfiles"]
+        if profile["InstanceProfileName"].startswith(start)
+    )
     policies = (
         Leftover("iam:policy", policy["Arn"], f"name {start}*")
         for page in iam.get_paginator("list_policies").paginate(Scope="Local")
         for policy in page["Policies"]
         if policy["PolicyName"].startswith(start)
     )
-    return [*roles, *policies]
+    return [*roles, *profiles, *policies]
 
 
 # ---------------------------------------------------------------------------------------------

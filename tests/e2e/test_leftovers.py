@@ -110,7 +110,9 @@ def expect_log_groups(aws: Aws, eks: list[str], rds: list[str]) -> None:
         )
 
 
-def expect_iam(aws: Aws, roles: list[str], policies: list[str]) -> None:
+def expect_iam(
+    aws: Aws, roles: list[str], policies: list[str], profiles: tuple[str, ...] = ()
+) -> None:
     created = datetime(2026, 9, 7, 5, 30, tzinfo=UTC)
     aws.expect(
         "iam",
@@ -125,6 +127,24 @@ def expect_iam(aws: Aws, roles: list[str], policies: list[str]) -> None:
                     "CreateDate": created,
                 }
                 for index, name in enumerate(roles)
+            ]
+        },
+        {},
+    )
+    aws.expect(
+        "iam",
+        "list_instance_profiles",
+        {
+            "InstanceProfiles": [
+                {
+                    "Path": "/",
+                    "InstanceProfileName": name,
+                    "InstanceProfileId": f"AIPA{index:016d}",
+                    "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{name}",
+                    "CreateDate": created,
+                    "Roles": [],
+                }
+                for index, name in enumerate(profiles)
             ]
         },
         {},
@@ -355,12 +375,14 @@ def test_iam_roles_and_policies_are_found_by_the_stacks_prefix_only(aws):
         aws,
         roles=[f"{CLUSTER}-node-3f2a1b0", f"{CLUSTER}0-node-3f2a1b0", "platform-dev-node-1a2b3c4"],
         policies=[f"{CLUSTER}-load-balancer-controller-9c8b7a6", "unrelated"],
+        profiles=(f"{CLUSTER}-nat-us-east-1a-5d4c3b2", "platform-dev-nat-us-east-1a-1a2b3c4"),
     )
 
     found = leftovers.iam_entities(aws.clients.iam, SCOPE)
 
     assert [f.id.split(":", 5)[5] for f in found] == [
         f"role/{CLUSTER}-node-3f2a1b0",
+        f"instance-profile/{CLUSTER}-nat-us-east-1a-5d4c3b2",
         f"policy/{CLUSTER}-load-balancer-controller-9c8b7a6",
     ]
 

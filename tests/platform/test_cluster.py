@@ -6,6 +6,7 @@ import pytest
 
 from app_platform import cluster as cluster_module
 from app_platform.cluster import ClusterOptions, NodeGroupOptions
+from app_platform.config import ConfigError
 from app_platform.options import OptionsError
 from app_platform_tools import secrets
 from tests.upstream import checks
@@ -182,7 +183,8 @@ def test_options_default_to_a_diversified_spot_group_and_two_system_nodes():
                     "max_size": 2,
                 }
             },
-            "no Graviton: ['m7g.large']",
+            "expected instance types of one architecture, got amd64: ['m6i.large', 'm5.large']; "
+            "arm64: ['m7g.large']",
         ),
         (
             {
@@ -217,3 +219,44 @@ def test_what_uses_the_cluster_name_waits_for_the_eks_cluster(dev):
         f"::{eks.name}-eksCluster"
     ]
     assert dev.outputs["clusterName"].value == "platform-dev"
+
+
+GRAVITON_SPOT = ["m7g.large", "m6g.large", "c7g.large"]
+
+
+def test_graviton_types_get_the_arm64_ami_one_architecture_per_group(run_stack):
+    recording = run_stack({"systemInstanceType": "t4g.medium", "spotInstanceTypes": GRAVITON_SPOT})
+    system = recording.one(NODE_GROUP, "platform-dev-system").inputs
+    spot = recording.one(NODE_GROUP, "platform-dev-spot").inputs
+    assert (system["instanceTypes"], system["amiType"]) == (
+        ["t4g.medium"],
+        "AL2023_ARM_64_STANDARD",
+    )
+    assert (spot["instanceTypes"], spot["amiType"]) == (GRAVITON_SPOT, "AL2023_ARM_64_STANDARD")
+
+
+def test_each_group_follows_its_own_architecture(run_stack):
+    recording = run_stack({"systemInstanceType": "t4g.large"})
+    system = recording.one(NODE_GROUP, "platform-dev-system").inputs
+    spot = recording.one(NODE_GROUP, "platform-dev-spot").inputs
+    assert system["amiType"] == "AL2023_ARM_64_STANDARD"
+    assert spot["amiType"] == "AL2023_x86_64_STANDARD"
+
+
+def test_a_group_mixing_architectures_is_refused_naming_the_key_and_types(parse_config):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(spotInstanceTypes=["m7g.large", "m6i.large", "m6a.large"])
+    assert str(raised.value).count("spotInstanceTypes") == 1
+    assert (
+        '\'spotInstanceTypes\' = ["m7g.large", "m6i.large", "m6a.large"] is not valid: '
+        "expected instance types of one architecture, got amd64: ['m6i.large', 'm6a.large']; "
+        "arm64: ['m7g.large']"
+    ) in str(raised.value)
+
+
+def test_a_node_group_built_in_code_refuses_mixed_architectures():
+    with pytest.raises(OptionsError, match=r"'instance_types' = .* expected instance types of one"):
+        NodeGroupOptions(
+            instance_types=["t4g.large", "t3.large"], min_size=1, desired_size=1, max_size=1
+        )
+    assert cluster_module.ami_type(("t4g.large",)) == "AL2023_ARM_64_STANDARD"

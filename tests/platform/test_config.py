@@ -26,7 +26,7 @@ def test_dev_defaults_are_valid(parse_config):
     [
         (
             {"natGateways": "double"},
-            "'natGateways' = \"double\" is not valid: expected single or perAz",
+            "'natGateways' = \"double\" is not valid: expected single, perAz or instance",
         ),
         ({"availabilityZoneCount": "4"}, "expected at most 3, the zones region us-east-1 has"),
         (
@@ -54,7 +54,17 @@ def test_dev_defaults_are_valid(parse_config):
         ({"spotInstanceTypes": ["m6i.large", "m6i.large", "m5.large"]}, "at least 3 different"),
         (
             {"spotInstanceTypes": ["m6i.large", "m7g.large", "m5.large"]},
-            "no Graviton: ['m7g.large']",
+            '\'spotInstanceTypes\' = ["m6i.large", "m7g.large", "m5.large"] is not valid: '
+            "expected instance types of one architecture, got amd64: ['m6i.large', 'm5.large']; "
+            "arm64: ['m7g.large']",
+        ),
+        (
+            {"natGateways": "nat-instance"},
+            "'natGateways' = \"nat-instance\" is not valid: expected single, perAz or instance",
+        ),
+        (
+            {"natInstanceType": "nano"},
+            "'natInstanceType' = \"nano\" is not valid: expected an instance type such as t4g.nano",
         ),
         (
             {"spotInstanceTypes": ["m6i.large", "bogus", "m5.large"]},

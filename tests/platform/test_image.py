@@ -3,6 +3,7 @@ hands it on by digest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from app_platform import cluster, image
+from app_platform import config, image, stack
 from app_platform.image import AppImage, AppImageArgs
 from app_platform_tools import offline, secrets
 
@@ -39,10 +40,16 @@ def test_the_repository_scans_keeps_tags_immutable_and_goes_with_the_stack(comme
     assert repository["forceDelete"] is True
 
 
-def test_only_the_last_few_images_are_kept(comments):
+def test_only_the_last_few_builds_are_kept(comments):
     policy = comments.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs
     assert policy["repository"] == "platform-dev-comments"
     (rule,) = json.loads(policy["policy"])["rules"]
+    # Builds are counted by their one tag: the untagged per-platform images of a kept
+    # multi-arch index are never counted, so never expired.
+    assert (rule["selection"]["tagStatus"], rule["selection"]["tagPatternList"]) == (
+        "tagged",
+        ["*"],
+    )
     assert rule["selection"]["countType"] == "imageCountMoreThan"
     assert rule["selection"]["countNumber"] == image.KEEP_IMAGES
     assert rule["action"] == {"type": "expire"}
@@ -70,8 +77,24 @@ def test_the_tag_names_the_source_and_the_image_is_handed_on_by_digest(comments)
     assert comments.outputs["imageRef"].value == f"{url}@{digest}"
 
 
-def test_the_nodes_platform_is_the_clusters_architecture():
-    assert "x86_64" in cluster.AMI_TYPE and image.DEFAULT_PLATFORM == "linux/amd64"
+def test_several_platforms_make_one_multi_arch_build():
+    recording = build(
+        AppImageArgs(COMMENTS, "platform-dev-comments", ("linux/arm64", "linux/amd64"))
+    )
+    (built,) = recording.of_type("docker-build:index:Image")
+    assert built.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+    component = recording.one("app-platform:image:AppImage")
+    assert component.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_one_platform_is_built_alone_and_x86_64_by_default(comments):
+    assert AppImageArgs(COMMENTS, "repo").platforms == ("linux/amd64",)
+    assert comments.one("docker-build:index:Image").inputs["platforms"] == ["linux/amd64"]
+
+
+def test_the_multi_platform_builder_prerequisite_is_spelled_out():
+    assert "containerd image store" in image.MULTI_PLATFORM_BUILDER
+    assert "--driver docker-container" in image.MULTI_PLATFORM_BUILDER
 
 
 @pytest.fixture
@@ -85,8 +108,10 @@ def context(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def source(root: Path, platform: str = image.DEFAULT_PLATFORM) -> str:
-    return image.build_hash(AppImageArgs("app", "repo", platform), root)
+def source(root: Path, *platforms: str) -> str:
+    return image.build_hash(
+        AppImageArgs("app", "repo", platforms or (image.DEFAULT_PLATFORM,)), root
+    )
 
 
 def test_the_build_hash_follows_what_docker_is_sent_and_nothing_else(context):
@@ -104,6 +129,10 @@ def test_the_build_hash_follows_what_docker_is_sent_and_nothing_else(context):
 def test_the_build_hash_follows_the_dockerfile_executable_bits_and_platform(context):
     before = source(context)
     assert source(context, "linux/arm64") != before
+    both = source(context, "linux/amd64", "linux/arm64")
+    assert both not in (before, source(context, "linux/arm64"))
+    # The same set of platforms, however given, is the same build.
+    assert source(context, "linux/arm64", "linux/amd64", "linux/arm64") == both
     dockerfile = context / "app" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "# more\n")
     changed = source(context)
@@ -127,8 +156,12 @@ def test_the_build_hash_follows_the_dockerfile_executable_bits_and_platform(cont
         ),
         (AppImageArgs("/srv/app", "repo"), "expected a directory inside the project, relative"),
         (
-            AppImageArgs(COMMENTS, "repo", "linux/x86"),
+            AppImageArgs(COMMENTS, "repo", ("linux/amd64", "linux/x86")),
             "platform 'linux/x86' is not valid: expected one such as linux/amd64",
+        ),
+        (
+            AppImageArgs(COMMENTS, "repo", ()),
+            "platforms () is not valid: expected at least one, e.g. linux/amd64",
         ),
     ],
 )
@@ -136,3 +169,45 @@ def test_bad_arguments_are_refused_with_the_field_and_value(args, expected):
     with pytest.raises(ValueError, match="AppImage platform-dev-comments-image") as raised:
         build(args)
     assert expected in str(raised.value)
+
+
+def test_the_node_architectures_are_the_spot_groups(parse_config):
+    assert stack.node_architectures(parse_config()) == ("amd64",)
+    graviton = parse_config(spotInstanceTypes=["m7g.large", "m6g.large", "c7g.large"])
+    assert stack.node_architectures(graviton) == ("arm64",)
+    # The system group is for controllers only: its architecture is not the apps'.
+    assert stack.node_architectures(parse_config(systemInstanceType="t4g.large")) == ("amd64",)
+
+
+def test_a_graviton_spot_group_gets_the_apps_built_for_arm64(run_stack):
+    recording = run_stack({"spotInstanceTypes": ["m7g.large", "m6g.large", "c7g.large"]})
+    assert recording.one("docker-build:index:Image").inputs["platforms"] == ["linux/arm64"]
+
+
+def test_nodes_of_two_architectures_get_one_multi_arch_image(run_stack, monkeypatch):
+    """What a Karpenter pool over amd64 and arm64 will ask of node_architectures."""
+    monkeypatch.setattr(stack, "node_architectures", lambda settings: ("amd64", "arm64"))
+    recording = run_stack()
+    (built,) = recording.of_type("docker-build:index:Image")
+    assert built.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything(
+    parse_config, monkeypatch
+):
+    settings = dataclasses.replace(
+        parse_config(), multi_platform_problem="the current buildx builder is Docker's own"
+    )
+    stack.check_image_builder(settings)  # one architecture: any builder will do
+    monkeypatch.setattr(stack, "node_architectures", lambda settings: ("amd64", "arm64"))
+    with pytest.raises(config.ConfigError) as raised:
+        stack.check_image_builder(settings)
+    message = str(raised.value)
+    assert (
+        "config 'apps.comments.build' = \"apps/comments\" cannot be built here for amd64 and "
+        "arm64 nodes: the current buildx builder is Docker's own; building for several "
+        "platforms needs"
+    ) in message
+    assert "docker-container" in message
+    # A builder that can: nothing to say.
+    stack.check_image_builder(dataclasses.replace(settings, multi_platform_problem=None))

@@ -11,6 +11,7 @@ from app_platform.network import (
 )
 from app_platform.options import OptionsError
 from app_platform_tools import offline
+from tests.conftest import ROOT
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -118,7 +119,14 @@ def test_options_default_to_a_three_zone_network_with_a_nat_per_zone():
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({"nat_mode": "perAZ"}, "'nat_mode' = \"perAZ\" is not valid: expected single or perAz"),
+        (
+            {"nat_mode": "perAZ"},
+            "'nat_mode' = \"perAZ\" is not valid: expected single, perAz or instance",
+        ),
+        (
+            {"nat_instance_type": "t4g"},
+            "'nat_instance_type' = \"t4g\" is not valid: expected an instance type such as t4g",
+        ),
         ({"cidr": "10.0.0.1/16"}, "'cidr' = \"10.0.0.1/16\" is not valid: expected an IPv4"),
         (
             {"cidr": "10.0.0.0/25"},
@@ -155,3 +163,131 @@ def test_the_component_records_its_options_and_zones_as_inputs(dev):
     inputs = dev.one("app-platform:network:Network").inputs
     assert inputs["nat_mode"] == "single" and inputs["cidr"] == "10.0.0.0/16"
     assert inputs["availability_zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+# --- natGateways: instance -----------------------------------------------------------------
+
+INSTANCE = "aws:ec2/instance:Instance"
+INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+EIP = "aws:ec2/eip:Eip"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+
+@pytest.fixture(scope="module")
+def nat_instance_stack():
+    return offline.run(ROOT, "dev", {"natGateways": "instance"})
+
+
+def test_a_nat_instance_replaces_the_gateways_in_the_first_public_subnet(nat_instance_stack):
+    recording = nat_instance_stack
+    assert recording.of_type(NAT) == []
+    (instance,) = recording.of_type(INSTANCE)
+    (interface,) = recording.of_type(INTERFACE)
+    first_public = recording.one(SUBNET, "platform-dev-public-us-east-1a")
+    assert interface.inputs["subnetId"] == first_public.outputs["id"]
+    assert instance.inputs["primaryNetworkInterface"] == {
+        "networkInterfaceId": interface.outputs["id"]
+    }
+    # A NAT forwards packets addressed to others: the check is off on the interface it uses.
+    assert interface.inputs["sourceDestCheck"] is False
+    assert instance.inputs["sourceDestCheck"] is False
+    (address,) = [e for e in recording.of_type(EIP) if e.inputs.get("networkInterface")]
+    assert address.inputs["networkInterface"] == interface.outputs["id"]
+
+
+def test_every_private_route_goes_out_through_the_nat_instances_interface(nat_instance_stack):
+    interface = nat_instance_stack.one(INTERFACE)
+    private_tables = [t for t in nat_instance_stack.of_type(ROUTE_TABLE) if "-private-" in t.name]
+    assert len(private_tables) == 3
+    for table in private_tables:
+        assert table.inputs["routes"] == [
+            {"cidrBlock": "0.0.0.0/0", "networkInterfaceId": interface.outputs["id"]}
+        ]
+
+
+def test_the_nat_instance_is_small_graviton_imdsv2_and_encrypted(nat_instance_stack):
+    instance = nat_instance_stack.one(INSTANCE).inputs
+    assert instance["instanceType"] == "t4g.nano"
+    assert instance["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+    }
+    root = instance["rootBlockDevice"]
+    assert (root["volumeType"], root["encrypted"], root["volumeSize"]) == ("gp3", True, 8)
+    template = nat_instance_stack.one(
+        "aws:ec2/launchTemplate:LaunchTemplate", "platform-dev-nat-us-east-1a"
+    )
+    assert instance["launchTemplate"]["id"] == template.outputs["id"]
+    # EC2 resolves the public parameter at launch: no AMI lookup at plan time.
+    assert template.inputs["imageId"] == (
+        "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    )
+
+
+def test_the_nat_instance_forwards_and_masquerades_only_the_vpc(nat_instance_stack):
+    script = nat_instance_stack.one(INSTANCE).inputs["userData"]
+    assert "net.ipv4.ip_forward = 1" in script
+    assert "ip saddr 10.0.0.0/16 ip daddr != 10.0.0.0/16 masquerade" in script
+    assert "systemctl enable --now nftables" in script
+    assert nat_instance_stack.one(INSTANCE).inputs["userDataReplaceOnChange"] is True
+
+
+def test_the_nat_instance_admits_only_the_vpc_and_has_no_ssh(nat_instance_stack):
+    interface = nat_instance_stack.one(INTERFACE)
+    (group,) = [
+        g
+        for g in nat_instance_stack.of_type(SECURITY_GROUP)
+        if g.outputs["id"] in interface.inputs["securityGroups"]
+    ]
+    assert group.inputs["ingress"] == [
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/16"]}
+    ]
+    assert nat_instance_stack.one(INSTANCE).inputs.get("keyName") is None
+
+
+def test_the_nat_instance_gets_shell_access_through_ssm_only(nat_instance_stack):
+    profile = nat_instance_stack.one(INSTANCE).inputs["iamInstanceProfile"]
+    (role_profile,) = [
+        p
+        for p in nat_instance_stack.of_type("aws:iam/instanceProfile:InstanceProfile")
+        if p.outputs["id"] == profile
+    ]
+    attached = [
+        a.inputs["policyArn"]
+        for a in nat_instance_stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role_profile.inputs["role"]
+    ]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+
+
+def test_an_x86_nat_instance_type_gets_the_x86_image(run_stack):
+    recording = run_stack({"natGateways": "instance", "natInstanceType": "t3.nano"})
+    template = recording.one("aws:ec2/launchTemplate:LaunchTemplate", "platform-dev-nat-us-east-1a")
+    assert template.inputs["imageId"].endswith("/al2023-ami-kernel-default-x86_64")
+    assert recording.one(INSTANCE).inputs["instanceType"] == "t3.nano"
+
+
+def test_egress_ready_holds_the_nat_instance_and_every_link_out():
+    built = {}
+
+    def program():
+        built["network"] = Network(
+            "net",
+            NetworkArgs(
+                NetworkOptions(availability_zone_count=2, nat_mode="instance"),
+                availability_zones=("us-east-1a", "us-east-1b"),
+                cluster_name="demo",
+            ),
+        )
+
+    recording = offline.run_function(program)
+    network = built["network"]
+    kinds = sorted(type(r).__name__ for r in network.egress_ready)
+    assert kinds == sorted(
+        ["InternetGateway", "RouteTable"]  # the public route table
+        + ["RouteTableAssociation"] * 4
+        + ["RouteTable"] * 2
+        + ["SecurityGroup", "NetworkInterface", "Eip", "Instance"]
+    )
+    assert recording.of_type(NAT) == []

@@ -190,3 +190,70 @@ def test_stand_ins_are_used_only_where_the_real_thing_is_missing(tmp_path, monke
     real = preflight.look_up(tmp_path, docker=True, origin=True, caller=False)
     assert real.docker_problem == "the Docker daemon is not answering (no daemon)"
     assert real.git_origin == (None, "git is not on PATH")
+
+
+def fake_buildx(directory: Path, driver: str, storage: str = "[[Backing Filesystem extfs]]"):
+    """A docker CLI whose current builder has `driver` and whose daemon reports `storage`."""
+    fake_docker(
+        directory,
+        f"""case "$1" in
+  buildx) printf 'Name:          default\\nDriver:        {driver}\\n\\nNodes:\\n' ;;
+  info) echo '{storage}' ;;
+  *) exit 1 ;;
+esac""",
+    )
+
+
+def test_docker_s_own_builder_on_the_classic_store_cannot_build_several_platforms(
+    tmp_path, monkeypatch
+):
+    fake_buildx(tmp_path, "docker")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert preflight.multi_platform_problem() == (
+        "the current buildx builder is Docker's own, on the classic image store"
+    )
+
+
+@pytest.mark.parametrize(
+    ("driver", "storage"),
+    [
+        ("docker", "[[driver-type io.containerd.snapshotter.v1]]"),
+        ("docker-container", "[[Backing Filesystem extfs]]"),
+        ("kubernetes", ""),
+    ],
+)
+def test_builders_that_make_multi_platform_images_pass(tmp_path, monkeypatch, driver, storage):
+    fake_buildx(tmp_path, driver, storage)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert preflight.multi_platform_problem() is None
+
+
+def test_without_an_answer_from_buildx_the_builder_is_not_judged(tmp_path, monkeypatch):
+    fake_docker(tmp_path, "exit 1")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert preflight.multi_platform_problem() is None
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert preflight.multi_platform_problem() is None
+
+
+def test_the_builder_is_asked_only_when_docker_answers(tmp_path, monkeypatch):
+    fake_docker(
+        tmp_path,
+        """case "$1" in
+  version) echo 27.3.1 ;;
+  buildx) printf 'Driver: docker\\n' ;;
+  info) echo '[]' ;;
+esac""",
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = preflight.look_up(tmp_path, docker=True, origin=False, caller=False)
+    assert found.docker_problem is None
+    assert found.multi_platform_problem == (
+        "the current buildx builder is Docker's own, on the classic image store"
+    )
+    preflight.use_stand_ins(preflight.StandIns(docker=True))
+    try:
+        mocked = preflight.look_up(tmp_path, docker=True, origin=False, caller=False)
+    finally:
+        preflight.use_stand_ins(None)
+    assert mocked.multi_platform_problem is None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app_platform_tools import offline
+
+ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -592,3 +596,18 @@ def test_the_rules_read_the_dev_stacks_real_resources(
     assert spec.check(resource_type, props, config) == []
     _set(props, path, value)
     assert spec.check(resource_type, props, config), f"{policy} missed {path} = {value}"
+
+
+def test_a_stack_with_a_nat_instance_passes_every_policy(rules, dev_policy_config, as_policy_props):
+    recording = offline.run(ROOT, "dev", {"natGateways": "instance"})
+    assert recording.of_type("aws:ec2/instance:Instance")
+    violations = [
+        f"{spec.name}: {r.type} {r.name}: {message}"
+        for r in recording.resources
+        for spec in rules.POLICIES
+        if not spec.stack
+        for message in spec.check(
+            r.type, as_policy_props(r.inputs), dev_policy_config.get(spec.name)
+        )
+    ]
+    assert violations == []

@@ -100,7 +100,7 @@ class App(pulumi.ComponentResource):
             return spec.image
         self.image = AppImage(
             f"{parts.name}-image",
-            AppImageArgs(spec.build, f"{parts.prefix}-{spec.name}", parts.platform.node_platform),
+            AppImageArgs(spec.build, f"{parts.prefix}-{spec.name}", parts.platform.node_platforms),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return self.image.image_ref

@@ -351,10 +351,11 @@ class AppSpec(Options):
     build: str | None = Field(
         None,
         description="A directory of the project holding a Dockerfile, instead of image: the "
-        "stack builds it for the nodes' platform (linux/amd64) into an ECR repository of its "
-        "own (scan on push, immutable tags, last 10 images kept, deleted with the stack), "
-        "tagged <build hash>-<build id>, and runs it by digest. Building needs Docker where "
-        "Pulumi runs.",
+        "stack builds it for the nodes' architectures (linux/amd64, linux/arm64 for Graviton "
+        "nodes; one multi-arch image for both) into an ECR repository of its own (scan on "
+        "push, immutable tags, last 10 builds kept, deleted with the stack), tagged <build "
+        "hash>-<build id>, and runs it by digest. Building needs Docker where Pulumi runs (a "
+        "multi-arch build: a builder that can make one, see Run it on AWS).",
     )
     port: whole_number(MIN_APP_PORT, MAX_APP_PORT) = Field(
         description="The port the container listens on (1024-65535: the app runs unprivileged)."

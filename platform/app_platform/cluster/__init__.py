@@ -8,10 +8,11 @@ from app_platform.cluster.addons import ADDONS_BEFORE_NODES, EBS_CSI_ADDON
 from app_platform.cluster.component import Cluster, ClusterArgs
 from app_platform.cluster.iam import service_account_role
 from app_platform.cluster.nodes import (
-    AMI_TYPE,
+    AMI_TYPES,
     NODE_POOL_LABEL,
     SYSTEM_NODE_SELECTOR,
     SYSTEM_TOLERATIONS,
+    ami_type,
 )
 from app_platform.cluster.options import (
     MIN_SPOT_INSTANCE_TYPES,
@@ -24,7 +25,7 @@ from app_platform.cluster.options import (
 
 __all__ = [
     "ADDONS_BEFORE_NODES",
-    "AMI_TYPE",
+    "AMI_TYPES",
     "EBS_CSI_ADDON",
     "MIN_SPOT_INSTANCE_TYPES",
     "NODE_POOL_LABEL",
@@ -37,5 +38,6 @@ __all__ = [
     "KubernetesVersion",
     "NodeGroupOptions",
     "SpotGroupOptions",
+    "ami_type",
     "service_account_role",
 ]

@@ -9,12 +9,14 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from app_platform.cluster.iam import service_trust_policy
+from app_platform.instance_types import AMD64, ARM64, one_architecture
 
 if TYPE_CHECKING:
     from app_platform.cluster.component import ClusterArgs
     from app_platform.cluster.options import NodeGroupOptions
 
-AMI_TYPE = "AL2023_x86_64_STANDARD"
+# The EKS-optimized AL2023 image of each architecture (instance_types.architecture).
+AMI_TYPES = {AMD64: "AL2023_x86_64_STANDARD", ARM64: "AL2023_ARM_64_STANDARD"}
 
 NODE_MANAGED_POLICIES = [
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -42,6 +44,11 @@ SYSTEM_NODE_SELECTOR = {NODE_POOL_LABEL: SYSTEM_POOL}
 SYSTEM_TOLERATIONS = [
     {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
 ]
+
+
+def ami_type(instance_types: tuple[str, ...]) -> str:
+    """The AMI type of a group of these instance types (validated to share one architecture)."""
+    return AMI_TYPES[one_architecture(instance_types)]
 
 
 class Nodes:
@@ -114,7 +121,7 @@ class Nodes:
             version=args.options.kubernetes_version,
             capacity_type=capacity_type,
             instance_types=list(sizes.instance_types),
-            ami_type=AMI_TYPE,
+            ami_type=ami_type(sizes.instance_types),
             node_role_arn=role.arn,
             subnet_ids=args.private_subnet_ids,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(

@@ -24,7 +24,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -636,7 +636,12 @@ def estimate(plan: dict[str, Any], region: str | None = None) -> Estimate:
             result.lines += PRICERS[type_](resource, ctx)
         elif not is_free(type_):
             result.not_priced(resource, "a billable type this tool has no price for")
-    result.lines.sort(key=lambda line: ORDER.index(line.resource))
+    # In cents, so the total is the sum of the lines shown.
+    result.lines = sorted(
+        (replace(line, monthly=round(line.monthly, 2)) for line in result.lines),
+        key=lambda line: ORDER.index(line.resource),
+    )
+    result.ceilings = [replace(line, monthly=round(line.monthly, 2)) for line in result.ceilings]
     return result
 
 
@@ -655,14 +660,17 @@ def change(value: float) -> str:
     return f"{'+' if value > 0 else '-'}{usd(abs(value))}"
 
 
-def spot_note(result: Estimate) -> str:
+def spot_note(result: Estimate, base: Estimate | None = None) -> str:
     share = result.spot_share
     if share is None:
         return "Spot share of node vCPU: no nodes in this plan."
     verdict = "meets" if share >= SPOT_TARGET else "**below**"
+    was = base.spot_share if base else None
+    before = f"{was:.0%} → " if was is not None else ""
     return (
-        f"Spot share of node vCPU: **{share:.0%}** ({result.spot_vcpu:g} of {result.node_vcpu:g} "
-        f"vCPU: node groups at desired size, NodePools at expected), {verdict} the "
+        f"Spot share of node vCPU: {before}**{share:.0%}** "
+        f"({result.spot_vcpu:g} of {result.node_vcpu:g} vCPU: node groups at desired size, "
+        f"NodePools at expected), {verdict} the "
         f"≥ {SPOT_TARGET:.0%} target."
     )
 
@@ -742,7 +750,7 @@ def render_diff(base: Estimate, head: Estimate) -> str:
         ]
     else:
         lines += ["No priced line changes.", ""]
-    lines += [f"- {spot_note(head)}", *unpriced_note(head)]
+    lines += [f"- {spot_note(head, base)}", *unpriced_note(head)]
     lines.append(assumptions_note(prices.for_region(head.region)))
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -447,3 +449,20 @@ def test_a_stale_readme_table_is_caught(tmp_path, dev_plan):
     assert cost.readme_drift(readme, table) != []
     readme.write_text(cost.with_readme_table(stale, table))
     assert cost.readme_drift(readme, table) == []
+
+
+def test_the_comment_with_its_cost_section_needs_only_the_standard_library(tmp_path):
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    base.write_text(json.dumps(a_plan(CLUSTER)))
+    head.write_text(json.dumps(a_plan(CLUSTER, SYSTEM)))
+    tools = str(Path(cost.__file__).parents[1])
+    # -S: no site-packages, so neither the Pulumi SDK nor PyYAML can be imported.
+    run = subprocess.run(
+        [sys.executable, "-S", "-m", "app_platform_tools.plandiff", str(base), str(head)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": tools},
+    )
+    expected = cost.usd(cost.estimate(a_plan(CLUSTER, SYSTEM)).total)
+    assert f"Monthly cost estimate: $73.00 → **{expected}**" in run.stdout

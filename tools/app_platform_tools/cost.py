@@ -79,15 +79,18 @@ FREE_TYPES = {
     "aws:acm/certificateValidation:CertificateValidation",
     "aws:cloudwatch/eventRule:EventRule",  # AWS service events on the default bus
     "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:ec2/eipAssociation:EipAssociation",
     "aws:ec2/flowLog:FlowLog",
     "aws:ec2/internetGateway:InternetGateway",
     "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:ec2/networkInterface:NetworkInterface",  # its public address, if any, is an EIP
     "aws:ec2/route:Route",
     "aws:ec2/routeTable:RouteTable",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:ec2/securityGroupRule:SecurityGroupRule",
     "aws:ec2/subnet:Subnet",
+    "aws:ec2/tag:Tag",
     "aws:ec2/vpc:Vpc",
     "aws:ecr/lifecyclePolicy:LifecyclePolicy",
     "aws:ecr/repositoryPolicy:RepositoryPolicy",

@@ -291,15 +291,24 @@ def test_node_pool_requirements_narrow_the_instance_types():
     )
     types = cost.pool_types(arm_on_demand, US.instance_types)
     assert types and all(t.startswith(("m7g", "m8g", "m9g")) for t in types)
-    assert cost.capacity_types(arm_on_demand) == ["on-demand"]  # Karpenter's default
-    rate = _expected_rate({"arm64"}, {"m"}, 6, spot=False)
+    assert cost.capacity_types(arm_on_demand) == ["reserved", "spot", "on-demand"]
+    rate = _expected_rate({"arm64"}, {"m"}, 6, spot=True)  # spot before on-demand
     line = monthly(cost.estimate(a_plan(arm_on_demand)))[f"{cost.NODE_POOL}::workloads#nodes"]
     assert line == round(8 * rate * HOURS, 2)
-    # Without an arch requirement Karpenter launches amd64 only.
-    no_arch = node_pool(requirements=[])
-    assert all(
-        US.instance_types[t]["arch"] == "amd64" for t in cost.pool_types(no_arch, US.instance_types)
+    # A requirement left out allows every value; NotIn and Lt narrow too.
+    assert cost.pool_types(node_pool(requirements=[]), US.instance_types) == list(US.instance_types)
+    older_c = node_pool(
+        requirements=[
+            {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]},
+            {"key": "karpenter.k8s.aws/instance-generation", "operator": "Lt", "values": ["6"]},
+            {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c"]},
+        ]
     )
+    assert cost.capacity_types(older_c) == ["reserved", "on-demand"]
+    generations = {
+        US.instance_types[t]["generation"] for t in cost.pool_types(older_c, US.instance_types)
+    }
+    assert generations == {5}
 
 
 def test_a_node_pool_without_its_expected_vcpu_is_flagged():

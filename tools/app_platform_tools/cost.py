@@ -66,8 +66,9 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 EBS_PROVISIONERS = {"ebs.csi.aws.com": "gp3", "kubernetes.io/aws-ebs": "gp2"}  # and their default
-# Karpenter's defaults for a requirement a NodePool does not set (its NodePool docs).
-KARPENTER_DEFAULTS = {"karpenter.sh/capacity-type": ["on-demand"], "kubernetes.io/arch": ["amd64"]}
+# A requirement a NodePool leaves out allows every value (karpenter `Requirements.Get`), and of
+# the capacity types it allows Karpenter launches reserved first, then spot, then on-demand.
+CAPACITY_TYPES = ["reserved", "spot", "on-demand"]
 
 # Types that cost nothing themselves. Where a free resource makes billable ones (a launch template
 # for node groups, a flow log writing to a log group, an image pushed to a repository), those are
@@ -336,32 +337,29 @@ def _requirements(pool: dict[str, Any]) -> list[dict[str, Any]]:
     return [req for req in found if isinstance(req, dict)]
 
 
+def _allowed(pool: dict[str, Any], key: str, value: str) -> bool:
+    return all(
+        _meets(value, str(req.get("operator", "")), [str(v) for v in req.get("values") or []])
+        for req in _requirements(pool)
+        if req.get("key") == key
+    )
+
+
 def pool_types(pool: dict[str, Any], known: dict[str, dict[str, Any]]) -> list[str]:
     """The table's instance types a NodePool's requirements allow (keys Karpenter reads off the
     instance type; others, like zones, do not change the price here)."""
-    allowed = []
-    for type_name, facts in known.items():
+    return [
+        type_name
+        for type_name, facts in known.items()
         if all(
-            _meets(
-                _REQUIREMENT_VALUES[req["key"]](type_name, facts),
-                str(req.get("operator", "")),
-                [str(v) for v in req.get("values") or []],
-            )
-            for req in _requirements(pool)
-            if req.get("key") in _REQUIREMENT_VALUES
-        ):
-            allowed.append(type_name)
-    if not any(r.get("key") == "kubernetes.io/arch" for r in _requirements(pool)):
-        arch = KARPENTER_DEFAULTS["kubernetes.io/arch"]
-        allowed = [t for t in allowed if known[t]["arch"] in arch]
-    return allowed
+            _allowed(pool, key, value_of(type_name, facts))
+            for key, value_of in _REQUIREMENT_VALUES.items()
+        )
+    ]
 
 
 def capacity_types(pool: dict[str, Any]) -> list[str]:
-    for req in _requirements(pool):
-        if req.get("key") == "karpenter.sh/capacity-type" and req.get("operator") == "In":
-            return [str(v) for v in req.get("values") or []]
-    return KARPENTER_DEFAULTS["karpenter.sh/capacity-type"]
+    return [kind for kind in CAPACITY_TYPES if _allowed(pool, "karpenter.sh/capacity-type", kind)]
 
 
 def _pool_root_gib(pool: dict[str, Any], ctx: Context) -> tuple[float, str]:
@@ -380,7 +378,8 @@ def _node_pool(r: dict[str, Any], ctx: Context) -> list[Line]:
     if not str(expected).isdigit():
         return ctx.estimate.not_priced(r, f"{name(r['name'])}: no integer {EXPECTED_VCPU}")
     vcpu = int(expected)
-    spot = "spot" in capacity_types(r)  # Karpenter launches spot first when a pool allows it
+    # Reserved capacity (capacity reservations) is not in the table: priced as spot or on-demand.
+    spot = "spot" in capacity_types(r)
     types = pool_types(r, ctx.prices.instance_types)
     rate = ctx.prices.vcpu_hour(types, spot)
     if rate is None:

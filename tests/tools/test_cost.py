@@ -475,3 +475,28 @@ def test_the_comment_with_its_cost_section_needs_only_the_standard_library(tmp_p
     )
     expected = cost.usd(cost.estimate(a_plan(CLUSTER, SYSTEM)).total)
     assert f"Monthly cost estimate: $73.00 → **{expected}**" in run.stdout
+
+
+def test_a_plan_of_any_shape_never_breaks_the_comment():
+    junk = [
+        resource(
+            "eks:index:ManagedNodeGroup", "g", {"scalingConfig": "x", "instanceTypes": ["t3.large"]}
+        ),
+        resource(
+            "aws:rds/instance:Instance",
+            "db",
+            {"instanceClass": "db.t4g.micro", "allocatedStorage": "lots"},
+        ),
+        resource("aws:cloudwatch/logGroup:LogGroup", "l", {"retentionInDays": "| never |"}),
+        resource(
+            "aws:ec2/instance:Instance", "i", {"instanceType": "t3.large", "rootBlockDevice": []}
+        ),
+        resource(
+            cost.NODE_POOL, "p", {"metadata": {"annotations": {cost.EXPECTED_VCPU: "4"}}, "spec": 7}
+        ),
+        {"urn": "u", "type": 5, "inputs": {}},
+    ]
+    section = cost.comment_section(a_plan(), a_plan(*junk))
+    assert section.startswith("#### Monthly cost")
+    result = cost.estimate(a_plan(*junk))
+    assert "| never |" not in cost.render(result)

@@ -192,6 +192,15 @@ def gib(quantity: Any) -> float | None:
     return float(match[1]) * _GIB[match[2]]
 
 
+def number(value: Any, default: float) -> float:
+    """A count or size from the plan (an int, or a string of digits), else `default`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+        return float(value)
+    return default
+
+
 def cpus(quantity: Any) -> float | None:
     """A Kubernetes CPU quantity ("100", "500m", 8) in vCPUs."""
     if isinstance(quantity, int | float) and not isinstance(quantity, bool):
@@ -263,7 +272,9 @@ class Context:
         """EBS volumes of `r`: `count` of `size` GiB of type `kind`."""
         rate = self.prices.ebs_gb_month(kind)
         if rate is None:
-            return self.estimate.not_priced(r, f"{name(r['name'])}: EBS volume type {name(kind)}")
+            return self.estimate.not_priced(
+                r, f"{name(r.get('name'))}: EBS volume type {name(kind)}"
+            )
         key = f"{r['urn']}#{part}" if part else r["urn"]
         return [Line(key, "EBS volumes", what, rate * size * count)]
 
@@ -274,7 +285,7 @@ Pricer = Callable[[dict[str, Any], Context], list[Line]]
 def _control_plane(r: dict[str, Any], ctx: Context) -> list[Line]:
     if ctx.plan.parent_type(r) == "eks:index:Cluster":
         return []  # the component's own line prices it
-    what = f"{name(r['name'])}, a Kubernetes version in standard support"
+    what = f"{name(r.get('name'))}, a Kubernetes version in standard support"
     return [Line(r["urn"], "EKS control plane", what, ctx.monthly("eks", "cluster_hour"))]
 
 
@@ -282,8 +293,11 @@ def _root_volume(r: dict[str, Any], ctx: Context) -> tuple[float, str]:
     """Size (GiB) and type of a managed node group's node root volume."""
     template = ctx.plan.named(LAUNCH_TEMPLATE, r.get("name"), lambda t: t.get("name"))
     ebs = dig(template, "inputs", "blockDeviceMappings", 0, "ebs", default={})
-    default = dig(r, "inputs", "diskSize", default=ctx.prices.assume("default_root_volume_gib"))
-    return float(ebs.get("volumeSize") or default), str(ebs.get("volumeType") or "gp3")
+    ebs = ebs if isinstance(ebs, dict) else {}
+    default = number(
+        dig(r, "inputs", "diskSize"), float(ctx.prices.assume("default_root_volume_gib"))
+    )
+    return number(ebs.get("volumeSize"), default), str(ebs.get("volumeType") or "gp3")
 
 
 def _node_group(r: dict[str, Any], ctx: Context) -> list[Line]:
@@ -292,8 +306,8 @@ def _node_group(r: dict[str, Any], ctx: Context) -> list[Line]:
     inputs = r.get("inputs", {})
     types = [str(t) for t in inputs.get("instanceTypes") or ["t3.medium"]]  # EKS's default
     spot = inputs.get("capacityType") == "SPOT"
-    scaling = inputs.get("scalingConfig") or {}
-    count = int(scaling.get("desiredSize") or scaling.get("minSize") or 1)
+    least = number(dig(inputs, "scalingConfig", "minSize"), 1)
+    count = int(number(dig(inputs, "scalingConfig", "desiredSize"), least))
     hourly = [ctx.prices.hourly(t, spot) for t in types]
     if None in hourly or ctx.prices.vcpu(types[0]) is None:
         return ctx.estimate.not_priced(r, f"instance types {name(','.join(types))}")
@@ -303,9 +317,9 @@ def _node_group(r: dict[str, Any], ctx: Context) -> list[Line]:
     ctx.estimate.node_vcpu += vcpu
     ctx.estimate.spot_vcpu += vcpu if spot else 0
     market = "spot" if spot else "on-demand"
-    what = f"{name(r['name'])}: {count} x {name(', '.join(types))} {market}"
+    what = f"{name(r.get('name'))}: {count} x {name(', '.join(types))} {market}"
     size, kind = _root_volume(r, ctx)
-    volumes = f"{name(r['name'])} root volumes: {count} x {size:g} GiB {kind}"
+    volumes = f"{name(r.get('name'))} root volumes: {count} x {size:g} GiB {kind}"
     return [
         Line(f"{r['urn']}#nodes", "Node group", what, count * price * ctx.prices.hours),  # type: ignore[operator]
         *ctx.volume_line(r, "root", volumes, size, count, kind),
@@ -376,7 +390,7 @@ def _pool_root_gib(pool: dict[str, Any], ctx: Context) -> tuple[float, str]:
 def _node_pool(r: dict[str, Any], ctx: Context) -> list[Line]:
     expected = dig(r, "inputs", "metadata", "annotations", EXPECTED_VCPU)
     if not str(expected).isdigit():
-        return ctx.estimate.not_priced(r, f"{name(r['name'])}: no integer {EXPECTED_VCPU}")
+        return ctx.estimate.not_priced(r, f"{name(r.get('name'))}: no integer {EXPECTED_VCPU}")
     vcpu = int(expected)
     # Reserved capacity (capacity reservations) is not in the table: priced as spot or on-demand.
     spot = "spot" in capacity_types(r)
@@ -384,27 +398,26 @@ def _node_pool(r: dict[str, Any], ctx: Context) -> list[Line]:
     rate = ctx.prices.vcpu_hour(types, spot)
     if rate is None:
         return ctx.estimate.not_priced(
-            r, f"{name(r['name'])}: no priced type meets its requirements"
+            r, f"{name(r.get('name'))}: no priced type meets its requirements"
         )
     ctx.estimate.node_vcpu += vcpu
     ctx.estimate.spot_vcpu += vcpu if spot else 0
     market = "spot" if spot else "on-demand"
     quantile = ctx.prices.assume("nodepool_price_quantile")
     what = (
-        f"{name(r['name'])}: {vcpu} vCPU expected, {market}, {len(types)} instance types "
+        f"{name(r.get('name'))}: {vcpu} vCPU expected, {market}, {len(types)} instance types "
         f"(${rate:.4f}/vCPU-h, {quantile:g} quantile)"
     )
     lines = [Line(f"{r['urn']}#nodes", "Karpenter NodePool", what, vcpu * rate * ctx.prices.hours)]
     size, kind = _pool_root_gib(r, ctx)
     node_vcpu = ctx.prices.assume("nodepool_node_vcpu")
     nodes = math.ceil(vcpu / node_vcpu)
-    volumes = (
-        f"{name(r['name'])} root volumes: {nodes} x {size:g} GiB {kind} ({node_vcpu}-vCPU nodes)"
-    )
+    volumes = f"{name(r.get('name'))} root volumes: {nodes} x {size:g} GiB {kind}"
+    volumes += f" ({node_vcpu}-vCPU nodes)"
     lines += ctx.volume_line(r, "root", volumes, size, nodes, kind)
     limit = cpus(dig(r, "inputs", "spec", "limits", "cpu"))
     if limit is not None:
-        ceiling = f"{name(r['name'])}: at most {limit:g} vCPU (spec.limits.cpu), {market}"
+        ceiling = f"{name(r.get('name'))}: at most {limit:g} vCPU (spec.limits.cpu), {market}"
         ctx.estimate.ceilings.append(
             Line(
                 f"{r['urn']}#limit", "Karpenter NodePool", ceiling, limit * rate * ctx.prices.hours
@@ -416,12 +429,12 @@ def _node_pool(r: dict[str, Any], ctx: Context) -> list[Line]:
 def _nat_gateway(r: dict[str, Any], ctx: Context) -> list[Line]:
     gb = ctx.prices.assume("nat_gb_per_month")
     data = ctx.prices.price("vpc", "nat_gateway_gb") * gb
-    what = f"{name(r['name'])}: hours + {gb} GB processed (assumed); its address: public IPv4"
+    what = f"{name(r.get('name'))}: hours + {gb} GB processed (assumed); its address: public IPv4"
     return [Line(r["urn"], "NAT gateway", what, ctx.monthly("vpc", "nat_gateway_hour") + data)]
 
 
 def _elastic_ip(r: dict[str, Any], ctx: Context) -> list[Line]:
-    what = f"{name(r['name'])} (Elastic IP)"
+    what = f"{name(r.get('name'))} (Elastic IP)"
     return [Line(r["urn"], "Public IPv4", what, ctx.monthly("vpc", "public_ipv4_hour"))]
 
 
@@ -433,15 +446,15 @@ def _instance(r: dict[str, Any], ctx: Context) -> list[Line]:
     if hourly is None:
         return ctx.estimate.not_priced(r, f"instance type {name(instance_type)}")
     market = "spot" if spot else "on-demand"
-    what = f"{name(r['name'])}: {name(instance_type)} {market}"
+    what = f"{name(r.get('name'))}: {name(instance_type)} {market}"
     lines = [Line(f"{r['urn']}#instance", "EC2 instance", what, hourly * ctx.prices.hours)]
-    root = inputs.get("rootBlockDevice") or {}
-    size = float(root.get("volumeSize") or ctx.prices.assume("instance_root_volume_gib"))
-    kind = str(root.get("volumeType") or "gp3")
-    volume = f"{name(r['name'])} root volume: {size:g} GiB {kind}"
+    default = float(ctx.prices.assume("instance_root_volume_gib"))
+    size = number(dig(inputs, "rootBlockDevice", "volumeSize"), default)
+    kind = str(dig(inputs, "rootBlockDevice", "volumeType") or "gp3")
+    volume = f"{name(r.get('name'))} root volume: {size:g} GiB {kind}"
     lines += ctx.volume_line(r, "root", volume, size, 1, kind)
     if inputs.get("associatePublicIpAddress"):
-        address = f"{name(r['name'])} (instance address)"
+        address = f"{name(r.get('name'))} (instance address)"
         lines.append(
             Line(f"{r['urn']}#ipv4", "Public IPv4", address, ctx.monthly("vpc", "public_ipv4_hour"))
         )
@@ -453,7 +466,7 @@ def _network_load_balancer(
 ) -> list[Line]:
     if annotations.get(f"{_LB}type") not in NLB_TYPES and lb_class != NLB_CLASS:
         return ctx.estimate.not_priced(
-            r, f"{name(r['name'])}: not an NLB (a Classic Load Balancer)"
+            r, f"{name(r.get('name'))}: not an NLB (a Classic Load Balancer)"
         )
     public = annotations.get(f"{_LB}scheme") == "internet-facing"
     listed = annotations.get(f"{_LB}subnets")
@@ -462,7 +475,7 @@ def _network_load_balancer(
     hours = ctx.monthly("elb", "nlb_hour") + ctx.monthly("elb", "nlb_lcu_hour", lcu)
     addresses = zones * ctx.monthly("vpc", "public_ipv4_hour") if public else 0.0
     reach = f"{zones} public IPv4 (one per zone)" if public else "internal: no public address"
-    what = f"{name(r['name'])}: hours + {lcu} NLCU (assumed) + {reach}"
+    what = f"{name(r.get('name'))}: hours + {lcu} NLCU (assumed) + {reach}"
     return [Line(r["urn"], "Network Load Balancer", what, hours + addresses)]
 
 
@@ -505,23 +518,23 @@ def _claim_volume_type(claim: dict[str, Any], ctx: Context) -> str:
 def _volume_claim(r: dict[str, Any], ctx: Context) -> list[Line]:
     size = gib(dig(r, "inputs", "spec", "resources", "requests", "storage"))
     if size is None:
-        return ctx.estimate.not_priced(r, f"{name(r['name'])}: no storage request")
+        return ctx.estimate.not_priced(r, f"{name(r.get('name'))}: no storage request")
     kind = _claim_volume_type(r, ctx)
-    return ctx.volume_line(r, "", f"{name(r['name'])}: {size:g} GiB {kind}", size, 1, kind)
+    return ctx.volume_line(r, "", f"{name(r.get('name'))}: {size:g} GiB {kind}", size, 1, kind)
 
 
 def _ebs_volume(r: dict[str, Any], ctx: Context) -> list[Line]:
     size = gib(dig(r, "inputs", "size"))
     if size is None:
-        return ctx.estimate.not_priced(r, f"{name(r['name'])}: no size")
+        return ctx.estimate.not_priced(r, f"{name(r.get('name'))}: no size")
     kind = str(dig(r, "inputs", "type") or "gp3")
-    return ctx.volume_line(r, "", f"{name(r['name'])}: {size:g} GiB {kind}", size, 1, kind)
+    return ctx.volume_line(r, "", f"{name(r.get('name'))}: {size:g} GiB {kind}", size, 1, kind)
 
 
 def _logs(ctx: Context, gb: float, retention_days: Any) -> float:
     """Ingestion plus steady-state storage of `gb` a month kept `retention_days` (0: forever,
     counted as a year)."""
-    months = min(float(retention_days or 0) / 30, 12) or 12
+    months = min(number(retention_days, 0) / 30, 12) or 12
     ingested = ctx.prices.price("cloudwatch", "logs_ingested_gb") * gb
     return ingested + ctx.prices.price("cloudwatch", "logs_stored_gb_month") * gb * months
 
@@ -537,27 +550,26 @@ def _database(r: dict[str, Any], ctx: Context) -> list[Line]:
         return ctx.estimate.not_priced(r, f"{name(instance_class)} with {name(storage_type)}")
     copies = table["multi_az_factor"] if inputs.get("multiAz") else 1
     layout = "Multi-AZ" if copies > 1 else "single-AZ"
-    size = float(inputs.get("allocatedStorage") or 0)
+    size = number(inputs.get("allocatedStorage"), 0)
     lines = [
         Line(
             f"{r['urn']}#instance",
             "RDS instance",
-            f"{name(r['name'])}: {name(instance_class)} {layout}",
+            f"{name(r.get('name'))}: {name(instance_class)} {layout}",
             hourly * copies * ctx.prices.hours,
         ),
         Line(
             f"{r['urn']}#storage",
             "RDS storage",
-            f"{name(r['name'])}: {size:g} GB {name(storage_type)} {layout}",
+            f"{name(r.get('name'))}: {size:g} GB {name(storage_type)} {layout}",
             storage * size * copies,
         ),
     ]
     exports = inputs.get("enabledCloudwatchLogsExports") or []
     if exports:
         gb = ctx.prices.assume("rds_log_export_gb_per_month")
-        what = (
-            f"{name(r['name'])}: {len(exports)} log exports x {gb} GB/month (assumed), kept forever"
-        )
+        what = f"{name(r.get('name'))}: {len(exports)} log exports x {gb} GB/month (assumed)"
+        what += ", kept forever"
         lines.append(
             Line(f"{r['urn']}#logs", "CloudWatch logs", what, len(exports) * _logs(ctx, gb, 0))
         )
@@ -567,24 +579,24 @@ def _database(r: dict[str, Any], ctx: Context) -> list[Line]:
 def _log_group(r: dict[str, Any], ctx: Context) -> list[Line]:
     gb = ctx.prices.assume("log_group_gb_per_month")
     days = dig(r, "inputs", "retentionInDays")
-    kept = f"kept {days} days" if days else "kept forever"
-    what = f"{name(r['name'])}: {gb} GB/month ingested (assumed), {kept}"
+    kept = f"kept {number(days, 0):g} days" if number(days, 0) else "kept forever"
+    what = f"{name(r.get('name'))}: {gb} GB/month ingested (assumed), {kept}"
     return [Line(r["urn"], "CloudWatch logs", what, _logs(ctx, gb, days))]
 
 
 def _alarm(r: dict[str, Any], ctx: Context) -> list[Line]:
     monthly = ctx.prices.price("cloudwatch", "alarm_month")
-    return [Line(r["urn"], "CloudWatch alarm", name(r["name"]), monthly)]
+    return [Line(r["urn"], "CloudWatch alarm", name(r.get("name")), monthly)]
 
 
 def _kms_key(r: dict[str, Any], ctx: Context) -> list[Line]:
-    what = f"{name(r['name'])}: one customer managed key"
+    what = f"{name(r.get('name'))}: one customer managed key"
     return [Line(r["urn"], "KMS key", what, ctx.prices.price("kms", "key_month"))]
 
 
 def _queue(r: dict[str, Any], ctx: Context) -> list[Line]:
     millions = ctx.prices.assume("sqs_million_requests_per_month")
-    what = f"{name(r['name'])}: {millions} million requests/month (assumed)"
+    what = f"{name(r.get('name'))}: {millions} million requests/month (assumed)"
     return [
         Line(r["urn"], "SQS queue", what, ctx.prices.price("sqs", "million_requests") * millions)
     ]
@@ -592,7 +604,7 @@ def _queue(r: dict[str, Any], ctx: Context) -> list[Line]:
 
 def _repository(r: dict[str, Any], ctx: Context) -> list[Line]:
     gb = ctx.prices.assume("ecr_gb_per_repository")
-    what = f"{name(r['name'])}: {gb} GB of images (assumed)"
+    what = f"{name(r.get('name'))}: {gb} GB of images (assumed)"
     return [
         Line(r["urn"], "ECR repository", what, ctx.prices.price("ecr", "storage_gb_month") * gb)
     ]
@@ -769,6 +781,9 @@ def comment_section(base: dict[str, Any], head: dict[str, Any]) -> str:
         text = render_diff(*estimates(base, head))
     except prices.PriceError as why:
         text = f"Not estimated: {plandiff.code(str(why))}\n"
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as why:
+        # A plan from a fork is data of any shape: say so rather than lose the whole comment.
+        text = f"Not estimated: a plan could not be read ({plandiff.code(type(why).__name__)})\n"
     return f"#### Monthly cost\n\n{text}"
 
 

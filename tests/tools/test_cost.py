@@ -500,3 +500,15 @@ def test_a_plan_of_any_shape_never_breaks_the_comment():
     assert section.startswith("#### Monthly cost")
     result = cost.estimate(a_plan(*junk))
     assert "| never |" not in cost.render(result)
+
+
+def test_refreshing_the_ec2_prices_keeps_the_other_sections(tmp_path):
+    copy = tmp_path / "aws.json"
+    copy.write_text(prices.TABLE.read_text())
+    source = '\t"us-east-1": {\n\t\t"m6i.large": 0.1, "m7g.large": 0.08,\n'
+    ec2_table.write(ec2_table.table(source, "2027-01-01"), copy)
+    refreshed, before = json.loads(copy.read_text()), json.loads(prices.TABLE.read_text())
+    assert refreshed["regions"]["us-east-1"]["ec2"] == {"m6i.large": 0.1, "m7g.large": 0.08}
+    assert refreshed["sections"]["ec2"]["as_of"] == "2027-01-01"
+    assert refreshed["regions"]["us-east-1"]["rds"] == before["regions"]["us-east-1"]["rds"]
+    assert refreshed["assumptions"] == before["assumptions"]

@@ -1,7 +1,10 @@
 """Refresh the EC2 on-demand section of `aws.json` from a karpenter-provider-aws snapshot.
 
     git -C karpenter-provider-aws show HEAD:pkg/providers/pricing/zz_generated.pricing_aws.go \
-      | python -m app_platform_tools.prices.ec2_table --as-of 2026-07-20 > ec2.json
+      | python -m app_platform_tools.prices.ec2_table --as-of 2026-07-20 [--write]
+
+prints the EC2 part as JSON, or with `--write` puts it into `aws.json` (the instance types, each
+region's `ec2` prices it has, and the section's date); the other sections are kept.
 
 Karpenter's repository commits the on-demand Linux price of every instance type it knows, per
 region, as generated data (a dated comment heads the file). Only the prices are read; the vCPU
@@ -18,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 # `"m6i.large": 0.096000` entries, under a `"us-east-1": {` region line.
@@ -89,11 +93,27 @@ def table(go_source: str, as_of: str) -> dict[str, Any]:
     }
 
 
+def write(ec2: dict[str, Any], path: Path) -> None:
+    """Put the EC2 part into the price table at `path`, keeping everything else."""
+    prices = json.loads(path.read_text())
+    prices["instance_types"] = ec2["instance_types"]
+    prices["sections"]["ec2"]["as_of"] = ec2["as_of"]
+    for region, on_demand in ec2["regions"].items():
+        if region in prices["regions"]:
+            prices["regions"][region]["ec2"] = on_demand
+    path.write_text(json.dumps(prices, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--as-of", required=True, help="the snapshot's date (its header says it)")
+    parser.add_argument("--write", action="store_true", help="update aws.json beside this file")
     args = parser.parse_args(argv)
-    json.dump(table(sys.stdin.read(), args.as_of), sys.stdout, indent=1, sort_keys=False)
+    ec2 = table(sys.stdin.read(), args.as_of)
+    if args.write:
+        write(ec2, Path(__file__).with_name("aws.json"))
+        return 0
+    json.dump(ec2, sys.stdout, indent=1)
     print()
     return 0
 

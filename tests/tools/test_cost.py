@@ -512,3 +512,15 @@ def test_refreshing_the_ec2_prices_keeps_the_other_sections(tmp_path):
     assert refreshed["sections"]["ec2"]["as_of"] == "2027-01-01"
     assert refreshed["regions"]["us-east-1"]["rds"] == before["regions"]["us-east-1"]["rds"]
     assert refreshed["assumptions"] == before["assumptions"]
+
+
+def test_the_dev_stack_options_that_add_billable_resources_are_priced(run_stack, dev_plan):
+    options = {"vpcFlowLogs": True, "natGateways": "perAz", "hostedZone": "Z0OFFLINEEXAMPLE"}
+    options["domain"] = "dev.example.com"
+    wider = plan.to_json(run_stack(options), region="us-east-1")
+    old, new = cost.estimates(dev_plan, wider)
+    assert new.unpriced == {}
+    # Two more NAT gateways with their addresses, and the flow log group (kept 30 days).
+    nat = monthly(old)[next(k for k in monthly(old) if "NatGateway" in k)]
+    flow_logs = 5 * 0.50 + 5 * 1 * 0.03
+    assert new.total - old.total == pytest.approx(2 * (nat + 3.65) + flow_logs)

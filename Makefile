@@ -24,7 +24,7 @@ REGION ?= us-east-1
 # Every stack file of the platform project, for the commands `make bootstrap` prints.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: help setup test lint format plan cli preview up destroy kubeconfig hosts outputs bootstrap e2e
+.PHONY: help setup test lint format plan cost cli preview up destroy kubeconfig hosts outputs bootstrap e2e
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ setup: $(READY) $(POLICY_READY) $(CHECKOV_READY) ## Build every virtualenv the o
 
 plan: $(READY) ## Offline plan of STACK (default dev) of PROJECT (default .): no cloud account needed; JSON=plan.json also writes JSON
 	$(BIN)/python -m app_platform_tools.plan --project $(PROJECT) --stack $(STACK) $(if $(JSON),--json $(JSON))
+
+cost: $(READY) ## Monthly cost estimate of STACK from its offline plan; BASE=plan.json: the difference from it; WRITE_README=1: rewrite README's table
+	$(BIN)/python -m app_platform_tools.cost --project $(PROJECT) --stack $(STACK) $(if $(BASE),--base $(BASE)) $(if $(WRITE_README),--write-readme)
 
 test: setup ## Run every test, offline once setup has run (PostgreSQL tests need its server binaries)
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest

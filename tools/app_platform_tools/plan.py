@@ -82,10 +82,18 @@ def key_settings(resource: offline.Resource) -> dict[str, Any]:
     return {path: value for path, value in found.items() if value is not None}
 
 
-def to_json(recording: offline.Recording, stood_in: Sequence[str] = ()) -> dict[str, Any]:
+def stack_region(project: Path, stack: str) -> str | None:
+    """The stack's `aws:region`, which the plan records for tools that price it."""
+    return offline.load_stack_config(Path(project), stack).values.get("aws:region")
+
+
+def to_json(
+    recording: offline.Recording, stood_in: Sequence[str] = (), region: str | None = None
+) -> dict[str, Any]:
     return {
         "project": recording.project,
         "stack": recording.stack,
+        "region": region,
         "stoodIn": list(stood_in),
         "resources": [
             {
@@ -139,13 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     stand_ins = offline.offline_stand_ins()
     recording = offline.run(args.project, args.stack, stand_ins=stand_ins)
     elapsed = time.monotonic() - started
+    region = stack_region(args.project, args.stack)
     if args.json == "-":
-        json.dump(to_json(recording, stand_ins.used), sys.stdout, indent=2)
+        json.dump(to_json(recording, stand_ins.used, region), sys.stdout, indent=2)
         print()
         return 0
     print(render_text(recording, stand_ins.used))
     if args.json:
-        plan = to_json(recording, stand_ins.used)
+        plan = to_json(recording, stand_ins.used, region)
         Path(args.json).write_text(json.dumps(plan, indent=2) + "\n")
         print(f"\nWrote {args.json}")
     print(f"\nPlanned offline in {elapsed:.1f}s: no cloud account or Pulumi CLI was used.")

@@ -4,7 +4,8 @@
 
 Both files are what `python -m app_platform_tools.plan --json FILE` writes for the base and the head
 of a pull request. The comment gives the resource counts, the resources added and removed (by
-URN), and for each resource in both plans the inputs that changed, as `path: old -> new`.
+URN), for each resource in both plans the inputs that changed, as `path: old -> new`, and the
+difference in their monthly cost estimates (`app_platform_tools.cost`).
 
 A pull request from a fork gets this comment instead of a real `pulumi preview` (forks get no
 secrets), and its plans are made by the fork's own code, so both files are untrusted data: they
@@ -21,7 +22,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,9 @@ def _resource_line(resource: Mapping[str, Any]) -> str:
     return f"- {code(str(resource['urn']))}"
 
 
-def render(result: PlanDiff, title: str) -> str:
+def render(result: PlanDiff, title: str, sections: Sequence[str] = ()) -> str:
+    """The comment: counts, added, removed and changed resources, then `sections` (Markdown
+    made from the same plans, such as the cost difference)."""
     base_total = sum(result.base_counts.values())
     head_total = sum(result.head_counts.values())
     lines = [
@@ -287,6 +290,7 @@ def render(result: PlanDiff, title: str) -> str:
         ]
         lines.append("")
 
+    lines += [section.rstrip("\n") + "\n" for section in sections]
     lines.append(
         "_Offline plan under mocks (no cloud account): inputs computed from cloud values "
         "appear as none, and a real preview may differ._"
@@ -327,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stack = head.get("stack") if isinstance(head.get("stack"), str) else "?"
     title = args.title or f"Offline plan difference for stack {code(stack)}"
-    sys.stdout.write(render(diff(base, head), title))
+    from app_platform_tools import cost  # it imports this module for its code spans
+
+    sys.stdout.write(render(diff(base, head), title, [cost.comment_section(base, head)]))
     return 0
 
 

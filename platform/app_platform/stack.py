@@ -19,6 +19,7 @@ from app_platform.cluster import Cluster, ClusterArgs
 from app_platform.contract import PlatformContract
 from app_platform.edge import Edge, EdgeArgs
 from app_platform.gitops import GitOps, GitOpsArgs
+from app_platform.karpenter import Karpenter, KarpenterArgs
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
@@ -37,6 +38,8 @@ class Platform:
     observability: Observability
     gitops: GitOps
     contract: PlatformContract
+    # The workload nodes' provisioner with nodeProvisioner karpenter (the default), else None.
+    karpenter: Karpenter | None = None
 
     @property
     def hostnames(self) -> list[str]:
@@ -65,10 +68,13 @@ class Platform:
 def build_platform(settings: config.PlatformSettings) -> Platform:
     """Network, cluster and add-ons; gives them and what every app needs from them."""
     network, cluster = _network_and_cluster(settings)
+    karpenter = _node_provisioner(settings, cluster)
     edge, observability = _edge_and_observability(settings, network, cluster)
     gitops = _gitops_and_autoscaling(settings, cluster, edge, observability)
     contract = _contract(settings, network, cluster, edge, observability)
-    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
+    return Platform(
+        settings.region, network, cluster, edge, observability, gitops, contract, karpenter
+    )
 
 
 def _network_and_cluster(settings: config.PlatformSettings) -> tuple[Network, Cluster]:
@@ -92,6 +98,28 @@ def _network_and_cluster(settings: config.PlatformSettings) -> tuple[Network, Cl
         ),
     )
     return network, cluster
+
+
+def _node_provisioner(settings: config.PlatformSettings, cluster: Cluster) -> Karpenter | None:
+    """The workload nodes' provisioner: Karpenter, or (nodeProvisioner clusterAutoscaler) the
+    Cluster Autoscaler over the spot node group, which `_gitops_and_autoscaling` installs."""
+    options = settings.cluster
+    if not options.uses_karpenter:
+        return None
+    return Karpenter(
+        settings.prefix,
+        KarpenterArgs(
+            settings.karpenter,
+            cluster_name=settings.prefix,
+            cluster_name_output=cluster.cluster_name,
+            region=settings.region,
+            provider=cluster.provider,
+            system_node_count=options.system_node_count,
+            node_disk_size_gib=options.node_disk_size_gib,
+            nodes_ready=cluster.nodes_ready,
+            discovery_tags=cluster.discovery_tags,
+        ),
+    )
 
 
 def _edge_and_observability(
@@ -139,7 +167,8 @@ def _edge_and_observability(
 def _gitops_and_autoscaling(
     settings: config.PlatformSettings, cluster: Cluster, edge: Edge, observability: Observability
 ) -> GitOps:
-    """Argo CD and the Cluster Autoscaler, once the Edge and monitoring are there."""
+    """Argo CD and autoscaling (metrics-server; the Cluster Autoscaler unless Karpenter
+    provisions the nodes), once the Edge and monitoring are there."""
     prefix = settings.prefix
     gitops = GitOps(
         prefix,
@@ -166,6 +195,7 @@ def _gitops_and_autoscaling(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             nodes_ready=cluster.nodes_ready,
+            cluster_autoscaler=not settings.cluster.uses_karpenter,
         ),
     )
     return gitops

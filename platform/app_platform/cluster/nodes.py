@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from app_platform.cluster.iam import service_trust_policy
+from app_platform.network import KARPENTER_DISCOVERY_TAG
 
 if TYPE_CHECKING:
     from app_platform.cluster.component import ClusterArgs
@@ -42,6 +43,11 @@ SYSTEM_NODE_SELECTOR = {NODE_POOL_LABEL: SYSTEM_POOL}
 SYSTEM_TOLERATIONS = [
     {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
 ]
+
+def discovery_tag(cluster_name: str) -> tuple[str, str]:
+    """The tag Karpenter selects this cluster's subnets and security groups by (the Network
+    tags the private subnets with it)."""
+    return KARPENTER_DISCOVERY_TAG, cluster_name
 
 
 class Nodes:

@@ -16,7 +16,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,7 +77,7 @@ class PlatformSettings:
     # Where alerts go (the alert* keys); nothing set: nowhere.
     alert_receivers: AlertReceivers
     # Karpenter's workload nodes (the `karpenter` key), used with nodeProvisioner karpenter.
-    karpenter: KarpenterOptions = KarpenterOptions()
+    karpenter: KarpenterOptions = field(default_factory=KarpenterOptions)
     # The public zone DNS records and the certificate's validation go in (`hostedZone`, looked
     # up in Route 53); None: DNS is done elsewhere.
     hosted_zone: HostedZone | None = None

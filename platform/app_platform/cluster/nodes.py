@@ -44,6 +44,7 @@ SYSTEM_TOLERATIONS = [
     {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
 ]
 
+
 def discovery_tag(cluster_name: str) -> tuple[str, str]:
     """The tag Karpenter selects this cluster's subnets and security groups by (the Network
     tags the private subnets with it)."""

@@ -161,7 +161,10 @@ class Karpenter(Identities, Interruption, pulumi.ComponentResource):
             "replicas": min(CONTROLLER_REPLICAS, args.system_node_count),
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": [*SYSTEM_TOLERATIONS, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "tolerations": [
+                *SYSTEM_TOLERATIONS,
+                {"key": "CriticalAddonsOnly", "operator": "Exists"},
+            ],
             "controller": {
                 # The region from the environment: with IMDS_HOP_LIMIT the controller's pod
                 # cannot ask instance metadata for it (pkg/operator/operator.go).

@@ -39,6 +39,12 @@ DISRUPTION_BUDGETS = [{"nodes": "1"}]
 TERMINATION_GRACE_PERIOD = "10m"
 # Nodes are replaced after 30 days, so they pick up new AMIs and kernel patches.
 EXPIRE_AFTER = "720h"
+# EC2 reclaims a spot instance two minutes after its interruption warning; the warning takes
+# some of that to reach the controller (EventBridge, SQS) and have the node tainted and drained.
+SPOT_WARNING_SECONDS = 120
+EVICTION_MARGIN_SECONDS = 30
+# Kubernetes' default when a pod sets none.
+DEFAULT_GRACE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,29 @@ def requirements(capacity_type: str, architectures: tuple[str, ...]) -> list[dic
     ]
 
 
+def spot_reclaim_problem(pod_spec: dict[str, Any]) -> str | None:
+    """Why a pod would be cut off by a spot reclaim, or None: its terminationGracePeriodSeconds
+    (which includes the preStop hook) must end before the instance does, and its preStop must
+    leave the app time to shut down."""
+    grace = pod_spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
+    budget = SPOT_WARNING_SECONDS - EVICTION_MARGIN_SECONDS
+    if grace > budget:
+        return (
+            f"terminationGracePeriodSeconds {grace} is more than the {budget} s a spot reclaim "
+            f"leaves ({SPOT_WARNING_SECONDS} s of warning less {EVICTION_MARGIN_SECONDS} s "
+            "to start the eviction)"
+        )
+    for container in pod_spec.get("containers", []):
+        pre_stop = (container.get("lifecycle") or {}).get("preStop") or {}
+        sleep = (pre_stop.get("sleep") or {}).get("seconds", 0)
+        if sleep >= grace:
+            return (
+                f"container {container.get('name')}: a preStop sleep of {sleep} s leaves no "
+                f"time to shut down within terminationGracePeriodSeconds {grace}"
+            )
+    return None
+
+
 def node_pool_metadata(pool: Pool) -> dict[str, Any]:
     return {
         "name": pool.name,
@@ -76,7 +105,10 @@ def node_pool_metadata(pool: Pool) -> dict[str, Any]:
 def node_pool_spec(pool: Pool, options: KarpenterOptions, node_class: str) -> dict[str, Any]:
     return {
         "weight": pool.weight,
-        "limits": {"cpu": str(pool.limits.cpu_limit), "memory": f"{pool.limits.memory_limit_gib}Gi"},
+        "limits": {
+            "cpu": str(pool.limits.cpu_limit),
+            "memory": f"{pool.limits.memory_limit_gib}Gi",
+        },
         "template": {
             "metadata": {"labels": {NODE_POOL_LABEL: pool.name}},
             "spec": {

@@ -60,8 +60,8 @@ class KarpenterOptions(StrictOptions):
         "image must be multi-arch.",
     )
     spot: PoolOptions = Field(
-        PoolOptions(**DEFAULT_SPOT), description="The spot pool {cpuLimit, memoryLimitGib, "
-        "expectedVcpu}."
+        PoolOptions(**DEFAULT_SPOT),
+        description="The spot pool {cpuLimit, memoryLimitGib, expectedVcpu}.",
     )
     on_demand: PoolOptions = Field(
         PoolOptions(**DEFAULT_ON_DEMAND),

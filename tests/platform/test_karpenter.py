@@ -95,6 +95,15 @@ def test_the_karpenter_key_sets_the_pools(run_stack):
     assert pool(recording, "on-demand").inputs["spec"]["limits"]["cpu"] == "16"
 
 
+def test_a_pools_keys_not_given_keep_that_pools_defaults(parse_config):
+    options = parse_config(karpenter={"onDemand": {"cpuLimit": 8}}).karpenter
+    assert options.on_demand == karpenter.PoolOptions(
+        cpu_limit=8, memory_limit_gib=64, expected_vcpu=0
+    )
+    assert options.spot.cpu_limit == 32
+    assert karpenter.KarpenterOptions(spot={"expected_vcpu": 6}).spot.cpu_limit == 32
+
+
 # --- EC2NodeClass ---------------------------------------------------------------------------
 
 

@@ -7,11 +7,18 @@ fallback of up to 16 vCPUs that is used only when spot capacity cannot be had.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
-from app_platform.options import Options, StrictOptions, StringList, matching, whole_number
+from app_platform.options import (
+    Options,
+    StrictOptions,
+    StringList,
+    matching,
+    validation_context,
+    whole_number,
+)
 
 ARCHITECTURES = ("amd64", "arm64")
 MAX_POOL_VCPU = 10_000
@@ -82,6 +89,17 @@ class KarpenterOptions(StrictOptions):
         )
     )
 
+    @field_validator("spot", "on_demand", mode="before")
+    @classmethod
+    def _over_the_pools_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        """A pool's keys not given keep that pool's defaults (`spot: {cpuLimit: 64}`)."""
+        if not isinstance(value, dict):
+            return value
+        default: PoolOptions = cls.model_fields[info.field_name or ""].default
+        aliases = {field.alias for field in PoolOptions.model_fields.values()}
+        by_alias = validation_context().get("config") or bool(set(value) & aliases)
+        return {**default.model_dump(by_alias=bool(by_alias)), **value}
+
 
 class KarpenterSettings(Options):
     """The stack config key `karpenter`: one object holding KarpenterOptions."""
@@ -91,7 +109,8 @@ class KarpenterSettings(Options):
         KarpenterOptions(),
         title="Karpenter",
         description="Karpenter's workload nodes (nodeProvisioner karpenter): {architectures, "
-        "spot {cpuLimit, memoryLimitGib, expectedVcpu}, onDemand {...}, consolidateAfter, "
-        "amiVersion}.",
+        "spot {cpuLimit, memoryLimitGib, expectedVcpu}, onDemand {the same}, consolidateAfter, "
+        "amiVersion}; keys not given keep their defaults. expectedVcpu is what the cost "
+        "estimate assumes a pool runs.",
         json_schema_extra={"type": "object"},
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 
 from app_platform import charts, cluster, karpenter
 from app_platform.cluster.nodes import IMDS_HOP_LIMIT, NODE_MANAGED_POLICIES
@@ -18,6 +19,7 @@ from tests.upstream import checks
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+GITOPS_APPS = Path(__file__).resolve().parents[2] / "gitops" / "apps"
 POLICY_FIXTURE = checks.FIXTURES / "iam" / "karpenter-controller-v1.14.json"
 # IAM's limit on all inline policies of one role together.
 INLINE_POLICY_LIMIT = 10_240
@@ -388,7 +390,14 @@ def test_every_app_shuts_down_within_the_spot_warning(dev, podinfo):
         for obj in render.manifests(recording)
         if obj["kind"] in ("Deployment", "StatefulSet")
     ]
-    assert pods
+    # The apps Argo CD deploys from the repository, too.
+    pods += [
+        obj["spec"]["template"]["spec"]
+        for path in sorted(GITOPS_APPS.rglob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if obj and obj.get("kind") in ("Deployment", "StatefulSet")
+    ]
+    assert len(pods) >= 3
     for spec in pods:
         assert node_pools.spot_reclaim_problem(spec) is None
     slow = {**pods[0], "terminationGracePeriodSeconds": 120}

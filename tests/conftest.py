@@ -26,6 +26,16 @@ def dev() -> offline.Recording:
     return offline.run(ROOT, "dev")
 
 
+# The platform as it was before Karpenter: the spot node group and the Cluster Autoscaler.
+CLUSTER_AUTOSCALER = {"nodeProvisioner": "clusterAutoscaler"}
+
+
+@pytest.fixture(scope="session")
+def dev_cluster_autoscaler() -> offline.Recording:
+    """The dev stack with `nodeProvisioner: clusterAutoscaler`, run offline."""
+    return offline.run(ROOT, "dev", CLUSTER_AUTOSCALER)
+
+
 @pytest.fixture(scope="session")
 def platform_references(dev: offline.Recording) -> dict[str, dict]:
     """What an app stack's StackReference to the dev platform stack reads: the dev stack's own

@@ -16,6 +16,11 @@ e) Every claim a release's StatefulSets mount is a claim of the stack, deleted a
 f) A load balancer serving TLS is deleted before its certificate, the certificate's validation
    and validation records (ACM refuses to delete a certificate a listener uses); the DNS records
    naming the load balancer are deleted before it, so no name points at a deleted one.
+g) Karpenter's NodePools, and then its EC2NodeClass, are deleted before the Karpenter release,
+   the controller's role policies and Pod Identity association, the node role's policies and
+   access entry, and the interruption queue: deleting them has the controller drain and
+   terminate every instance it launched (NodeClaim and EC2NodeClass finalizers), which needs
+   all of those. Egress outlives them by rule a).
 
 "Deleted before" means: in every order Pulumi may pick (tests/lifecycle.py). Each essential edge
 is also taken away, through the component that makes it, to show that the check notices.
@@ -27,7 +32,7 @@ import pulumi
 import pulumi_random as random
 import pytest
 
-from app_platform import charts, cluster, edge, network, observability, volumes
+from app_platform import charts, cluster, edge, karpenter, network, observability, volumes
 from app_platform_tools import offline, secrets
 from tests.lifecycle import Graph, label
 from tests.test_stack_addons import CRD_SOURCES, custom_resources
@@ -45,6 +50,13 @@ EBS_CSI = cluster.EBS_CSI_ADDON
 CERTIFICATE = "aws:acm/certificate:Certificate"
 VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 RECORD = "aws:route53/record:Record"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+KARPENTER_GROUPS = ("karpenter.sh", "karpenter.k8s.aws")
 TLS_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
 # A stack that makes its own certificate and DNS records.
 WITH_ZONE = {"hostedZone": "example.com", "domain": "dev.example.com"}
@@ -72,6 +84,7 @@ def invariant_violations(recording: offline.Recording) -> list[str]:
         *custom_resources_go_before_their_crds(recording, graph),
         *claims_are_the_stacks(recording, graph),
         *certificates_outlive_their_load_balancer(recording, graph),
+        *karpenter_outlives_its_nodes(recording, graph),
     ]
 
 
@@ -171,7 +184,11 @@ def custom_resources_go_before_their_crds(recording, graph):
     rule = "d) custom resources go before the release shipping their CRD"
     found = list(custom_resources(recording))
     groups = {group for group, _ in found}
-    messages = [f"{rule}: found no {g} resource" for g in sorted(set(CRD_SOURCES) - groups)]
+    # Karpenter's groups only where Karpenter is installed (not with the Cluster Autoscaler).
+    installed = {r.name for r in recording.of_type(RELEASE)}
+    expected = {group for group, release in CRD_SOURCES.items() if release in installed}
+    expected |= set(CRD_SOURCES) - set(KARPENTER_GROUPS)
+    messages = [f"{rule}: found no {g} resource" for g in sorted(expected - groups)]
     for group, resource in found:
         release = recording.one(RELEASE, CRD_SOURCES[group])
         messages += graph.not_deleted_before(rule, [resource], [release])
@@ -255,11 +272,58 @@ def certificates_outlive_their_load_balancer(recording, graph):
     return messages
 
 
+def karpenter_identities(recording, node_class) -> list[offline.Resource]:
+    """The node role's policies and access entries, the controller's policies and its Pod
+    Identity association."""
+    (node_role,) = [
+        r
+        for r in recording.of_type(ROLE)
+        if r.outputs.get("name") == node_class.inputs["spec"]["role"]
+    ]
+    node_arn = node_role.outputs["arn"]
+    access = [e for e in recording.of_type(ACCESS_ENTRY) if e.inputs["principalArn"] == node_arn]
+    associations = recording.of_type(POD_IDENTITY)
+    controller = [p for a in associations for p in role_policies(recording, a.inputs["roleArn"])]
+    return [*role_policies(recording, node_arn), *access, *associations, *controller]
+
+
+def karpenter_outlives_its_nodes(recording, graph):
+    rule = "g) Karpenter outlives the nodes it launched"
+    pools, classes = recording.of_type(NODE_POOL), recording.of_type(NODE_CLASS)
+    controller = [
+        r for r in recording.of_type(RELEASE) if r.inputs["chart"] == charts.KARPENTER.chart
+    ]
+    if not (pools or classes or controller):
+        return []  # nodeProvisioner clusterAutoscaler
+    found = missing(rule, node_pools=pools, node_classes=classes, controller=controller)
+    queue = [*recording.of_type(QUEUE), *recording.of_type(QUEUE_POLICY)]
+    found += missing(rule, interruption_queue=queue)
+    for node_class in classes:
+        needed = [*controller, *karpenter_identities(recording, node_class), *queue]
+        found += missing(rule, **{f"identities of {label(node_class)}": needed})
+        found += graph.not_deleted_before(rule, [*pools, node_class], needed)
+    found += graph.not_deleted_before(f"{rule}: pools before their class", pools, classes)
+    return found
+
+
 # --- The dev stack -------------------------------------------------------------------------
 
 
 def test_the_dev_stack_keeps_every_lifecycle_rule(dev):
     assert invariant_violations(dev) == []
+
+
+def test_the_cluster_autoscaler_stack_keeps_every_lifecycle_rule(dev_cluster_autoscaler):
+    assert invariant_violations(dev_cluster_autoscaler) == []
+    assert dev_cluster_autoscaler.of_type(NODE_POOL) == []
+
+
+def test_karpenter_nodes_go_before_egress(dev):
+    """Its instances drain and terminate while the controller can still reach AWS."""
+    graph = Graph.of(dev)
+    nat = dev.one("aws:ec2/natGateway:NatGateway")
+    for resource in [*dev.of_type(NODE_POOL), *dev.of_type(NODE_CLASS)]:
+        assert graph.deleted_before(resource, nat), label(resource)
 
 
 def test_waves_follow_every_edge_and_egress_is_not_deleted_first(dev):
@@ -427,12 +491,67 @@ def without_crd_release(monkeypatch):
     monkeypatch.setattr(observability.Observability, "_edge_monitoring", edge_monitoring)
 
 
+def without_waiting_for_the_karpenter_controller(monkeypatch):
+    """The controller is installed, but the node class waits for an empty stand-in."""
+    original = karpenter.Karpenter._releases
+
+    def detached(self, name, *args):
+        crds, _ = original(self, name, *args)
+        stand_in = pulumi.ComponentResource(
+            "test:lifecycle:Detached", f"{name}-detached", None, pulumi.ResourceOptions(parent=self)
+        )
+        return crds, stand_in
+
+    monkeypatch.setattr(karpenter.Karpenter, "_releases", detached)
+
+
+def without_karpenter_node_access(monkeypatch):
+    original = karpenter.Karpenter._node_role
+    monkeypatch.setattr(
+        karpenter.Karpenter, "_node_role", lambda self, *args: (original(self, *args)[0], [])
+    )
+
+
+def without_karpenter_controller_permissions(monkeypatch):
+    original = karpenter.Karpenter._controller_identity
+
+    def not_waited_for(self, *args):
+        original(self, *args)
+        return []
+
+    monkeypatch.setattr(karpenter.Karpenter, "_controller_identity", not_waited_for)
+
+
 @pytest.mark.parametrize(
     "take_away, expected",
     [
         (
+            without_waiting_for_the_karpenter_controller,
+            (
+                "g)",
+                "EC2NodeClass platform-dev-karpenter-node-class",
+                "Release platform-dev-karpenter ",
+            ),
+        ),
+        (
+            without_karpenter_node_access,
+            (
+                "g)",
+                "EC2NodeClass platform-dev-karpenter-node-class",
+                "AccessEntry platform-dev-karpenter-node",
+            ),
+        ),
+        (
+            without_karpenter_controller_permissions,
+            (
+                "g)",
+                "NodePool platform-dev-karpenter-spot",
+                "PodIdentityAssociation platform-dev-karpenter-controller",
+            ),
+        ),
+        (
             without_egress,
-            ("a)", "ManagedNodeGroup platform-dev-spot", "NatGateway platform-dev-nat"),
+            ("a)", "ManagedNodeGroup platform-dev-system", "NatGateway platform-dev-nat"),
         ),
         (
             without_node_policies,

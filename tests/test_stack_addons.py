@@ -17,6 +17,8 @@ CRD_SOURCES = {
     "gateway.envoyproxy.io": "platform-dev-envoy-gateway",
     "monitoring.coreos.com": "platform-dev-kube-prometheus-stack",
     "argoproj.io": "platform-dev-argocd",
+    "karpenter.sh": "platform-dev-karpenter-crd",
+    "karpenter.k8s.aws": "platform-dev-karpenter-crd",
 }
 
 
@@ -33,10 +35,14 @@ def test_pinned_versions_are_the_ones_checked_upstream():
     assert {pin.name: pin.version for pin in charts.ALL} == checks.pinned_chart_versions()
 
 
-def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(dev):
-    releases = dev.of_type(RELEASE)
+def test_every_release_is_a_pinned_chart_with_known_values_and_a_timeout(
+    dev, dev_cluster_autoscaler
+):
+    # Karpenter's charts by default, the Cluster Autoscaler's with nodeProvisioner
+    # clusterAutoscaler: between them, every pinned chart.
+    releases = [*dev.of_type(RELEASE), *dev_cluster_autoscaler.of_type(RELEASE)]
     pins = {pin.chart: pin for pin in charts.ALL}
-    assert len(releases) >= len(charts.ALL)
+    assert {r.inputs["chart"] for r in releases} >= set(pins)
     for release in releases:
         pin = pins.get(release.inputs["chart"])
         if pin is None:  # a release of an app, not of the platform

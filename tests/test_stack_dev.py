@@ -81,4 +81,5 @@ def test_a_project_without_config_defaults_gets_a_working_platform(tmp_path):
     assert recording.one("eks:index:Cluster").inputs["name"] == "platform-dev"
     assert len(recording.of_type("aws:ec2/natGateway:NatGateway")) == 3  # perAz by default
     components = {r.type.rsplit(":", 1)[1] for r in recording.resources}
-    assert {"Network", "Cluster", "Edge", "GitOps", "Observability", "Autoscaling"} <= components
+    assert {"Network", "Cluster", "Karpenter", "Edge", "GitOps", "Observability"} <= components
+    assert "Autoscaling" in components  # metrics-server

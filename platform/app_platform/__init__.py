@@ -1,10 +1,10 @@
 """Pulumi components for an application platform on AWS EKS.
 
-One component per concern: `Network`, `Cluster`, `Edge`, `Observability`, `GitOps`,
-`Autoscaling`, and `App` for each service on the platform; `build_platform` wires the platform
-ones together. `PlatformContract` is what an app gets from the platform, in the same stack or
-from a platform stack's outputs (`PlatformContract.from_stack_reference`). Nothing here exports
-stack outputs: a program exports what it chooses (`Platform.outputs()`,
+One component per concern: `Network`, `Cluster`, `Karpenter`, `Edge`, `Observability`,
+`GitOps`, `Autoscaling`, and `App` for each service on the platform; `build_platform` wires the
+platform ones together. `PlatformContract` is what an app gets from the platform, in the same
+stack or from a platform stack's outputs (`PlatformContract.from_stack_reference`). Nothing
+here exports stack outputs: a program exports what it chooses (`Platform.outputs()`,
 `PlatformContract.outputs()`).
 
 Everything named in `__all__` is the public API; other names may change between releases.
@@ -26,6 +26,7 @@ from app_platform.database import Database, DatabaseArgs, DatabaseSpec
 from app_platform.edge import Edge, EdgeArgs, EdgeOptions
 from app_platform.gitops import GitOps, GitOpsArgs, GitOpsOptions
 from app_platform.image import AppImage, AppImageArgs
+from app_platform.karpenter import Karpenter, KarpenterArgs, KarpenterOptions
 from app_platform.network import Network, NetworkArgs, NetworkOptions
 from app_platform.observability import (
     AlertReceivers,
@@ -65,6 +66,9 @@ __all__ = [
     "GitOpsArgs",
     "GitOpsOptions",
     "HealthPaths",
+    "Karpenter",
+    "KarpenterArgs",
+    "KarpenterOptions",
     "Memory",
     "Metrics",
     "Network",

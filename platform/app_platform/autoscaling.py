@@ -78,6 +78,8 @@ class AutoscalingArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes_ready: Sequence[pulumi.Resource] = field(default_factory=list)
+    # Off when Karpenter provisions the nodes: then only metrics-server is installed.
+    cluster_autoscaler: bool = True
 
     def __post_init__(self) -> None:
         # The Cluster Autoscaler's image follows the cluster's minor: refuse what has none.
@@ -87,8 +89,9 @@ class AutoscalingArgs:
 class Autoscaling(pulumi.ComponentResource):
     """Owns metrics-server (resource metrics, so HorizontalPodAutoscalers work) and the Cluster
     Autoscaler (its image matching the cluster's minor, an IRSA role limited to this cluster's
-    node groups, auto-discovery by tags). Both run on the on-demand system nodes. The spot node
-    group is the one that scales: the system group's minimum equals its maximum.
+    node groups, auto-discovery by tags) unless Karpenter provisions the nodes. Both run on the
+    on-demand system nodes. The spot node group is the one that scales: the system group's
+    minimum equals its maximum.
 
     Gives `metrics_ready`: resources to depend on before creating HPAs.
     """
@@ -102,6 +105,7 @@ class Autoscaling(pulumi.ComponentResource):
             "cluster_name": args.cluster_name,
             "kubernetes_version": args.kubernetes_version,
             "region": args.region,
+            "cluster_autoscaler": args.cluster_autoscaler,
         }
         super().__init__("app-platform:autoscaling:Autoscaling", name, inputs, opts)
         self._args = args
@@ -113,6 +117,13 @@ class Autoscaling(pulumi.ComponentResource):
             values=self.metrics_server_values(),
             opts=self._opts(depends_on=list(args.nodes_ready)),
         )
+        self.metrics_ready: list[pulumi.Resource] = [metrics_server]
+        if args.cluster_autoscaler:
+            self._cluster_autoscaler(name)
+        self.register_outputs({})
+
+    def _cluster_autoscaler(self, name: str) -> None:
+        args = self._args
         role, policy = service_account_role(
             f"{name}-cluster-autoscaler",
             oidc_provider_arn=args.oidc_provider_arn,
@@ -130,8 +141,6 @@ class Autoscaling(pulumi.ComponentResource):
             values=role.arn.apply(self.cluster_autoscaler_values),
             opts=self._opts(depends_on=[policy, *args.nodes_ready]),
         )
-        self.metrics_ready: list[pulumi.Resource] = [metrics_server]
-        self.register_outputs({})
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)

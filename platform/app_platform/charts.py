@@ -45,6 +45,12 @@ METRICS_SERVER = ChartPin(
 CLUSTER_AUTOSCALER = ChartPin(
     "cluster-autoscaler", "9.59.0", repo="https://kubernetes.github.io/autoscaler"
 )
+# Karpenter publishes both charts to its OCI registry at every release, with the release's
+# version (Chart.yaml in git lags it; the release job stamps it): hack/release/common.sh.
+KARPENTER = ChartPin("karpenter", "1.14.1", oci="oci://public.ecr.aws/karpenter/karpenter")
+KARPENTER_CRD = ChartPin(
+    "karpenter-crd", "1.14.1", oci="oci://public.ecr.aws/karpenter/karpenter-crd"
+)
 
 ALL = (
     AWS_LOAD_BALANCER_CONTROLLER,
@@ -53,6 +59,8 @@ ALL = (
     KUBE_PROMETHEUS_STACK,
     METRICS_SERVER,
     CLUSTER_AUTOSCALER,
+    KARPENTER,
+    KARPENTER_CRD,
 )
 
 # The Cluster Autoscaler's minor must equal the cluster's Kubernetes minor (its scheduler code is
@@ -73,6 +81,7 @@ def release(
     values: pulumi.Input[dict[str, Any]],
     opts: pulumi.ResourceOptions,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+    skip_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """A Helm release of `pin` with a fixed release name (names of the chart's objects, service
     accounts trusted by IAM roles, derive from it), waiting until its workloads are ready."""
@@ -89,5 +98,6 @@ def release(
         atomic=True,
         cleanup_on_fail=True,
         max_history=10,
+        skip_crds=skip_crds,
         opts=opts,
     )

@@ -16,7 +16,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from app_platform.apps.spec import APPS_DESCRIPTION, AppSpec
 from app_platform.cluster import ClusterOptions
 from app_platform.edge import EdgeOptions, certificate_region_problem
 from app_platform.gitops import GitOpsOptions
+from app_platform.karpenter import KarpenterOptions, KarpenterSettings
 from app_platform.network import NetworkOptions
 from app_platform.observability import ObservabilityOptions
 from app_platform.observability.alerting import AlertReceivers
@@ -75,6 +76,8 @@ class PlatformSettings:
     observability: ObservabilityOptions
     # Where alerts go (the alert* keys); nothing set: nowhere.
     alert_receivers: AlertReceivers
+    # Karpenter's workload nodes (the `karpenter` key), used with nodeProvisioner karpenter.
+    karpenter: KarpenterOptions = field(default_factory=KarpenterOptions)
     # The public zone DNS records and the certificate's validation go in (`hostedZone`, looked
     # up in Route 53); None: DNS is done elsewhere.
     hosted_zone: HostedZone | None = None
@@ -180,6 +183,7 @@ COMPONENT_OPTIONS: tuple[type[Options], ...] = (
     GitOpsOptions,
     ObservabilityOptions,
     AlertReceivers,
+    KarpenterSettings,
 )
 # Config keys that fill a nested part of a component's options: key -> (field alias, alias).
 NESTED_KEYS: dict[str, tuple[str, str]] = {
@@ -379,6 +383,7 @@ def parse(
     edge, gitops, observability = _check_addons(check, region, environment.git_origin)
     zone = _check_hosted_zone(check, edge, hosted_zone)
     alert_receivers = _component(check, AlertReceivers)
+    karpenter = _component(check, KarpenterSettings)
     apps = _check_apps(check, base_dir or Path.cwd(), environment)
 
     if check.errors:
@@ -394,6 +399,7 @@ def parse(
         gitops=gitops,
         observability=observability,
         alert_receivers=alert_receivers,
+        karpenter=karpenter.karpenter if karpenter else KarpenterOptions(),
         hosted_zone=zone,
         apps=apps,
         multi_platform_problem=environment.multi_platform_problem,

@@ -38,6 +38,8 @@ CONFIG_BLOCK = re.compile(r"^config:\n(?:(?:[ #].*)?\n)*", re.MULTILINE)
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Options):  # an object key (`karpenter`): its config keys and values
+        return value.model_dump(mode="json", by_alias=True)
     return list(value) if isinstance(value, tuple) else value
 
 

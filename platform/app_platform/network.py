@@ -27,6 +27,8 @@ from app_platform.options import (
 # load balancers go to `elb` subnets, internal ones to `internal-elb` subnets.
 PUBLIC_SUBNET_ROLE_TAG = "kubernetes.io/role/elb"
 PRIVATE_SUBNET_ROLE_TAG = "kubernetes.io/role/internal-elb"
+# Karpenter's EC2NodeClass launches its nodes into the subnets with this tag: the private ones.
+KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 FLOW_LOG_RETENTION_DAYS = 30
 NAT_MODES = ("single", "perAz", "instance")
 # EKS needs subnets in at least two zones for its control plane network interfaces.
@@ -198,6 +200,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self._cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+        self._cluster_name = args.cluster_name
 
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
@@ -322,9 +325,19 @@ class Network(pulumi.ComponentResource):
             # Public subnets hold only NAT gateways and load balancers, which get their addresses
             # explicitly: no instance gets a public IP by accident, in any subnet.
             map_public_ip_on_launch=False,
-            tags={"Name": name, role_tag: "1", **self._cluster_tag},
+            tags={
+                "Name": name,
+                role_tag: "1",
+                **self._cluster_tag,
+                **self._discovery_tag(role_tag),
+            },
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _discovery_tag(self, role_tag: str) -> dict[str, str]:
+        if role_tag != PRIVATE_SUBNET_ROLE_TAG:
+            return {}
+        return {KARPENTER_DISCOVERY_TAG: self._cluster_name}
 
     def _associate(
         self, name: str, subnet: aws.ec2.Subnet, routes: aws.ec2.RouteTable

@@ -22,6 +22,7 @@ from app_platform.edge import Edge, EdgeArgs
 from app_platform.gitops import GitOps, GitOpsArgs
 from app_platform.image import MULTI_PLATFORM_BUILDER
 from app_platform.instance_types import architecture
+from app_platform.karpenter import Karpenter, KarpenterArgs
 from app_platform.network import Network, NetworkArgs
 from app_platform.observability import Observability, ObservabilityArgs
 
@@ -40,6 +41,8 @@ class Platform:
     observability: Observability
     gitops: GitOps
     contract: PlatformContract
+    # The workload nodes' provisioner with nodeProvisioner karpenter (the default), else None.
+    karpenter: Karpenter | None = None
 
     @property
     def hostnames(self) -> list[str]:
@@ -67,8 +70,11 @@ class Platform:
 
 def node_architectures(settings: config.PlatformSettings) -> tuple[str, ...]:
     """The CPU architectures (`amd64`, `arm64`) of the nodes apps may be scheduled on, sorted:
-    the spot group's (the system group is tainted for controllers). Images the stack builds
-    target each, so adding a Graviton pool here is all an app needs to run there."""
+    Karpenter's NodePools', or the spot group's (the system group is tainted for controllers).
+    Images the stack builds target each, so adding a Graviton pool here is all an app needs to
+    run there."""
+    if settings.cluster.uses_karpenter:
+        return tuple(sorted(settings.karpenter.architectures))
     return tuple(sorted({architecture(t) for t in settings.cluster.spot.instance_types}))
 
 
@@ -94,10 +100,13 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
     """Network, cluster and add-ons; gives them and what every app needs from them."""
     check_image_builder(settings)
     network, cluster = _network_and_cluster(settings)
+    karpenter = _node_provisioner(settings, cluster)
     edge, observability = _edge_and_observability(settings, network, cluster)
     gitops = _gitops_and_autoscaling(settings, cluster, edge, observability)
     contract = _contract(settings, network, cluster, edge, observability)
-    return Platform(settings.region, network, cluster, edge, observability, gitops, contract)
+    return Platform(
+        settings.region, network, cluster, edge, observability, gitops, contract, karpenter
+    )
 
 
 def _network_and_cluster(settings: config.PlatformSettings) -> tuple[Network, Cluster]:
@@ -121,6 +130,28 @@ def _network_and_cluster(settings: config.PlatformSettings) -> tuple[Network, Cl
         ),
     )
     return network, cluster
+
+
+def _node_provisioner(settings: config.PlatformSettings, cluster: Cluster) -> Karpenter | None:
+    """The workload nodes' provisioner: Karpenter, or (nodeProvisioner clusterAutoscaler) the
+    Cluster Autoscaler over the spot node group, which `_gitops_and_autoscaling` installs."""
+    options = settings.cluster
+    if not options.uses_karpenter:
+        return None
+    return Karpenter(
+        settings.prefix,
+        KarpenterArgs(
+            settings.karpenter,
+            cluster_name=settings.prefix,
+            cluster_name_output=cluster.cluster_name,
+            region=settings.region,
+            provider=cluster.provider,
+            system_node_count=options.system_node_count,
+            node_disk_size_gib=options.node_disk_size_gib,
+            nodes_ready=cluster.nodes_ready,
+            discovery_tags=cluster.discovery_tags,
+        ),
+    )
 
 
 def _edge_and_observability(
@@ -168,7 +199,8 @@ def _edge_and_observability(
 def _gitops_and_autoscaling(
     settings: config.PlatformSettings, cluster: Cluster, edge: Edge, observability: Observability
 ) -> GitOps:
-    """Argo CD and the Cluster Autoscaler, once the Edge and monitoring are there."""
+    """Argo CD and autoscaling (metrics-server; the Cluster Autoscaler unless Karpenter
+    provisions the nodes), once the Edge and monitoring are there."""
     prefix = settings.prefix
     gitops = GitOps(
         prefix,
@@ -195,6 +227,7 @@ def _gitops_and_autoscaling(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             nodes_ready=cluster.nodes_ready,
+            cluster_autoscaler=not settings.cluster.uses_karpenter,
         ),
     )
     return gitops

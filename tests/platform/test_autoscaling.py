@@ -7,6 +7,7 @@ import pytest
 from app_platform import autoscaling, charts
 from app_platform.cluster import SUPPORTED_KUBERNETES_VERSIONS
 from app_platform.options import OptionsError
+from tests.conftest import CLUSTER_AUTOSCALER
 from tests.upstream import checks
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -25,7 +26,17 @@ def test_metrics_server_is_pinned_redundant_and_on_system_nodes(dev):
     assert values["nodeSelector"] == {"node-pool": "system"}
 
 
-def test_cluster_autoscaler_discovers_this_clusters_groups_on_system_nodes(dev):
+def test_with_karpenter_only_metrics_server_is_installed(dev):
+    assert [r.name for r in dev.of_type(RELEASE) if "autoscaler" in r.name] == []
+    assert release(dev, "metrics-server")
+    component = dev.one("app-platform:autoscaling:Autoscaling")
+    assert component.inputs["cluster_autoscaler"] is False
+
+
+def test_cluster_autoscaler_discovers_this_clusters_groups_on_system_nodes(
+    dev_cluster_autoscaler,
+):
+    dev = dev_cluster_autoscaler
     ca = release(dev, "cluster-autoscaler")
     assert (ca.inputs["chart"], ca.inputs["version"]) == ("cluster-autoscaler", "9.59.0")
     assert ca.inputs["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
@@ -43,9 +54,8 @@ def test_cluster_autoscaler_discovers_this_clusters_groups_on_system_nodes(dev):
     ("version", "tag"), [("1.34", "v1.34.5"), ("1.35", "v1.35.2"), ("1.36", "v1.36.1")]
 )
 def test_cluster_autoscaler_image_matches_the_cluster_minor(run_stack, version, tag):
-    values = release(run_stack({"kubernetesVersion": version}), "cluster-autoscaler").inputs[
-        "values"
-    ]
+    stack = run_stack({"kubernetesVersion": version, **CLUSTER_AUTOSCALER})
+    values = release(stack, "cluster-autoscaler").inputs["values"]
     assert values["image"] == {
         "repository": "registry.k8s.io/autoscaling/cluster-autoscaler",
         "tag": tag,
@@ -73,7 +83,10 @@ def test_an_unsupported_kubernetes_version_is_refused_naming_the_argument():
     ]
 
 
-def test_cluster_autoscaler_role_is_least_privilege_and_scoped_to_the_cluster(dev):
+def test_cluster_autoscaler_role_is_least_privilege_and_scoped_to_the_cluster(
+    dev_cluster_autoscaler,
+):
+    dev = dev_cluster_autoscaler
     role = dev.one("aws:iam/role:Role", "platform-dev-cluster-autoscaler")
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     subjects = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]

@@ -62,8 +62,24 @@ def test_nodes_live_only_in_private_subnets(dev):
         assert group.inputs["subnetIds"] == private_ids
 
 
-def test_spot_group_is_diversified_over_one_size_and_left_to_the_autoscaler(dev):
-    spot = dev.one(NODE_GROUP, "platform-dev-spot").inputs
+def test_with_karpenter_there_is_no_spot_group_and_the_nodes_group_is_tagged(dev):
+    assert [g.name for g in dev.of_type(NODE_GROUP)] == ["platform-dev-system"]
+    (tag,) = dev.of_type("aws:ec2/tag:Tag")
+    eks_cluster = dev.one("eks:index:Cluster")
+    assert tag.inputs["key"] == "karpenter.sh/discovery"
+    assert tag.inputs["value"] == "platform-dev"
+    # The group EKS gives managed nodes whose launch template names none.
+    assert tag.inputs["resourceId"] == eks_cluster.outputs["clusterSecurityGroupId"]
+    for subnet in dev.of_type("aws:ec2/subnet:Subnet"):
+        private = "kubernetes.io/role/internal-elb" in subnet.inputs["tags"]
+        assert ("karpenter.sh/discovery" in subnet.inputs["tags"]) is private, subnet.name
+
+
+def test_spot_group_is_diversified_over_one_size_and_left_to_the_autoscaler(
+    dev_cluster_autoscaler,
+):
+    assert dev_cluster_autoscaler.of_type("aws:ec2/tag:Tag") == []
+    spot = dev_cluster_autoscaler.one(NODE_GROUP, "platform-dev-spot").inputs
     assert spot["capacityType"] == "SPOT"
     assert len(set(spot["instanceTypes"])) >= 3
     assert {t.split(".")[1] for t in spot["instanceTypes"]} == {"large"}

@@ -526,10 +526,16 @@ def test_the_dev_stack_needs_its_waiver_for_the_open_endpoint(policies, dev_stac
     assert flagged == [dev_stack.one(EKS).name]
 
 
-def test_the_dev_stack_policies_see_its_spot_group(policies, dev_stack, as_policy_props):
-    """The rules look at the resource types the program really registers."""
-    spot = [r for r in dev_stack.of_type(MNG) if r.inputs.get("capacityType") == "SPOT"]
+def test_the_dev_stack_policies_see_its_spot_group(
+    policies, dev_cluster_autoscaler, as_policy_props
+):
+    """The rules look at the resource types the program really registers (the spot node group
+    exists with nodeProvisioner clusterAutoscaler)."""
+    spot = [
+        r for r in dev_cluster_autoscaler.of_type(MNG) if r.inputs.get("capacityType") == "SPOT"
+    ]
     assert spot, "the dev stack has no spot managed node group"
+    assert policies["spot-instance-diversity"].check(MNG, as_policy_props(spot[0].inputs)) == []
     narrowed = {**as_policy_props(spot[0].inputs), "instanceTypes": ["m5.large"]}
     assert policies["spot-instance-diversity"].check(MNG, narrowed)
 
@@ -564,7 +570,6 @@ def _set(props: dict[str, Any], path: str, value: Any) -> None:
 
 # (policy, resource type, a marker the resource's props contain, path to change, bad value)
 REAL_MUTATIONS = [
-    ("spot-instance-diversity", MNG, "SPOT", "instanceTypes", ["m5.large"]),
     ("load-balancers-only-at-edge", SERVICE, "ClusterIP", "spec.type", "LoadBalancer"),
     ("no-public-prometheus-or-alertmanager", RELEASE, "kube-prometheus-stack",
      "values.prometheus.route", {"main": {"enabled": True}}),

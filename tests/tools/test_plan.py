@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_offline_plan_prints_the_tree_outputs_and_counts(dev):
     text = plan.render_text(dev)
     assert "+ app-platform:cluster:Cluster  platform-dev" in text
-    assert "  + eks:index:ManagedNodeGroup  platform-dev-spot  capacityType=SPOT" in text
+    assert "  + eks:index:ManagedNodeGroup  platform-dev-system  capacityType=ON_DEMAND" in text
+    assert "  + kubernetes:karpenter.sh/v1:NodePool  platform-dev-karpenter-spot" in text
     assert "kubeconfig: [secret]" in text
     assert f"Resources: {len(dev.resources)}" in text
 

@@ -243,8 +243,10 @@ def test_real_offline_plans_of_the_dev_stack_diff_cleanly():
     from app_platform_tools import offline
     from app_platform_tools import plan as plan_module
 
-    base = plan_module.to_json(offline.run(".", "dev"))
-    head = plan_module.to_json(offline.run(".", "dev", {"spotMaxSize": 9}))
+    # The spot node group exists with the Cluster Autoscaler.
+    ca = {"nodeProvisioner": "clusterAutoscaler"}
+    base = plan_module.to_json(offline.run(".", "dev", ca))
+    head = plan_module.to_json(offline.run(".", "dev", {**ca, "spotMaxSize": 9}))
     base, head = json.loads(json.dumps(base)), json.loads(json.dumps(head))
     result = plandiff.diff(base, head)
     assert not result.added and not result.removed

@@ -46,6 +46,8 @@ How to re-run
    kubernetes/autoscaler                     cluster-autoscaler-chart-9.59.0
    prometheus-operator/prometheus-operator   v0.93.0 (``GO_STRUCT_RECIPES``)
    kubernetes-sigs/aws-ebs-csi-driver        helm-chart-aws-ebs-csi-driver-2.55.0 (add-on)
+   aws/karpenter-provider-aws                v1.14.1 (charts karpenter and karpenter-crd);
+                                             commit 1d927085dd81 (controller IAM policy)
    ========================================  ===================================================
 
 2. Regenerate every fixture (writes ``tests/upstream/fixtures/``)::
@@ -636,6 +638,7 @@ class CrdRecipe:
 
 
 PROM = "prometheus-community/helm-charts"
+KARPENTER = ("aws/karpenter-provider-aws", "v1.14.1")
 EG_CRDS = "charts/gateway-helm/charts/crds/crds"
 KPS_CRDS = "charts/kube-prometheus-stack/charts/crds/crds"
 
@@ -705,6 +708,10 @@ CHART_RECIPES: tuple[ChartRecipe, ...] = (
         "cluster-autoscaler-chart-9.59.0",
         "cluster-autoscaler/charts/cluster-autoscaler",
     ),
+    # Karpenter's Chart.yaml in git lags the release (1.13.0 at tag v1.14.1): the release job
+    # stamps the tag's version into both charts before pushing them (hack/release/common.sh).
+    ChartRecipe(*KARPENTER, "charts/karpenter", version="1.14.1", app_version="1.14.1"),
+    ChartRecipe(*KARPENTER, "charts/karpenter-crd", version="1.14.1", app_version="1.14.1"),
 )
 
 # EKS add-ons whose configuration we set, by the chart their configuration schema follows. The
@@ -725,6 +732,8 @@ ARGO = ("argoproj/argo-helm", "argo-cd-10.1.1")
 GATEWAY_API = f"{EG_CRDS}/gatewayapi-crds.yaml"
 EG_GENERATED = f"{EG_CRDS}/generated/gateway.envoyproxy.io_"
 GW, EGIO, MON = "gateway.networking.k8s.io", "gateway.envoyproxy.io", "monitoring.coreos.com"
+KSH = "karpenter.sh"
+KARPENTER_CRDS = "charts/karpenter-crd/templates"
 
 CRD_RECIPES: tuple[CrdRecipe, ...] = (
     CrdRecipe(*EG, GATEWAY_API, GW, "GatewayClass", "v1"),
@@ -747,6 +756,15 @@ CRD_RECIPES: tuple[CrdRecipe, ...] = (
         "argoproj.io",
         "ApplicationSet",
         "v1alpha1",
+    ),
+    # The copies the karpenter-crd chart installs (templates/, the same as the main chart's crds/).
+    CrdRecipe(*KARPENTER, f"{KARPENTER_CRDS}/karpenter.sh_nodepools.yaml", KSH, "NodePool", "v1"),
+    CrdRecipe(
+        *KARPENTER,
+        f"{KARPENTER_CRDS}/karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "karpenter.k8s.aws",
+        "EC2NodeClass",
+        "v1",
     ),
 )
 
@@ -825,6 +843,8 @@ def run_all(mirrors: Path, out: Path) -> None:
             mirror_source(mirrors, crd.repo, crd.ref), [crd.file], crd.group, crd.kind, crd.version
         )
         write_json(out / "crds" / f"{crd.group}_{crd.kind}_{crd.version}.json", facts, True)
+    for policy in POLICY_RECIPES:
+        write_json(out / "iam" / f"{policy.name}.json", extract_iam_policies(policy, mirrors))
     run_rules(mirrors, out)
 
 
@@ -836,6 +856,83 @@ def run_rules(mirrors: Path, out: Path) -> None:
     for recipe in GO_STRUCT_RECIPES:
         facts = extract_go_structs(recipe, mirrors)
         write_json(out / "alertmanager" / f"{recipe.name}-{recipe.ref}.json", facts)
+
+
+# --------------------------------------------------------------------------------------------
+# IAM policies published as CloudFormation (Karpenter's controller policy)
+# --------------------------------------------------------------------------------------------
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Sub, !Ref, !GetAtt) as their plain values."""
+
+
+def _cloudformation_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+
+_CloudFormationLoader.add_multi_constructor("!", _cloudformation_tag)
+
+
+@dataclass(frozen=True)
+class PolicyRecipe:
+    repo: str
+    ref: str
+    file: str
+    name: str
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def extract_iam_policies(recipe: PolicyRecipe, mirrors: Path) -> dict[str, Any]:
+    """Each AWS::IAM::ManagedPolicy of a template: its statements by Sid, with their effect,
+    sorted actions and the condition keys that scope them (operator:key)."""
+    source = mirror_source(mirrors, recipe.repo, recipe.ref)
+    text = source.read(recipe.file)
+    if text is None:
+        raise SystemExit(f"no file {recipe.file} at {recipe.ref}")
+    template = yaml.load(text, _CloudFormationLoader)  # noqa: S506 (a safe loader)
+    policies: dict[str, Any] = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        document = resource["Properties"]["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        policies[name] = {
+            statement["Sid"]: {
+                "effect": statement["Effect"],
+                "actions": sorted(_as_list(statement["Action"])),
+                "conditions": sorted(
+                    f"{operator}:{key}"
+                    for operator, keys in (statement.get("Condition") or {}).items()
+                    for key in keys
+                ),
+            }
+            for statement in document["Statement"]
+        }
+    return {
+        "source": source.describe(recipe.file),
+        "extracted_by": SCRIPT,
+        "policies": policies,
+    }
+
+
+# Karpenter's controller policy, from the v1.14 getting-started template. The v1.14 docs folder
+# was added after the tag (commit "docs: update for patch release v1.14.1").
+POLICY_RECIPES: tuple[PolicyRecipe, ...] = (
+    PolicyRecipe(
+        "aws/karpenter-provider-aws",
+        "1d927085dd81a9df9301e613f371dac5b4d16bfe",
+        "website/content/en/v1.14/getting-started/getting-started-with-karpenter/cloudformation.yaml",
+        "karpenter-controller-v1.14",
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------

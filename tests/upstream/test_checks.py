@@ -318,6 +318,8 @@ def test_pinned_chart_versions() -> None:
         "aws-load-balancer-controller": "3.5.0",
         "cluster-autoscaler": "9.59.0",
         "gateway-helm": "v1.9.0",
+        "karpenter": "1.14.1",
+        "karpenter-crd": "1.14.1",
         "kube-prometheus-stack": "88.5.3",
         "metrics-server": "3.13.1",
     }
@@ -336,6 +338,8 @@ def test_the_crds_we_create_are_all_extracted() -> None:
         ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),
         ("argoproj.io/v1alpha1", "ApplicationSet"),
+        ("karpenter.sh/v1", "NodePool"),
+        ("karpenter.k8s.aws/v1", "EC2NodeClass"),
     }
 
 
@@ -369,6 +373,22 @@ PLATFORM_VALUES: dict[str, dict[str, Any]] = {
         },
         "nodeSelector": {"role": "system"},
         "tolerations": [],
+    },
+    "karpenter": {
+        "replicas": 2,
+        "serviceAccount": {"create": True, "name": "karpenter"},
+        "nodeSelector": {"role": "system"},
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        "controller": {
+            "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+            "resources": {"requests": {"cpu": "250m"}},
+        },
+        "settings": {
+            "clusterName": "demo",
+            "eksControlPlane": True,
+            "interruptionQueue": "demo",
+            "featureGates": {"spotToSpotConsolidation": False},
+        },
     },
     "metrics-server": {
         "args": ["--kubelet-insecure-tls"],

@@ -541,6 +541,11 @@ OUTPUTS: dict[str, OutputHandler] = {
         "keyId": _fake_id("key", n)[4:],
     },
     "aws:cloudwatch/logGroup:LogGroup": lambda m, n, i: {"arn": m.arn("logs", f"log-group:{n}")},
+    # An SQS queue's id is its URL.
+    "aws:sqs/queue:Queue": lambda m, n, i: {
+        "id": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{i.get('name') or n}",
+        "arn": m.arn("sqs", i.get("name") or n),
+    },
     "kubernetes:core/v1:Service": lambda m, n, i: _service(m, i),
     "kubernetes:helm.sh/v3:Release": lambda m, n, i: _helm_release(i),
     "random:index/randomPassword:RandomPassword": lambda m, n, i: _random_password(n, i),

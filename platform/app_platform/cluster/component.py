@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform.cluster.addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES, Addons
 from app_platform.cluster.control_plane import ControlPlane
-from app_platform.cluster.nodes import SPOT_POOL, SYSTEM_POOL, Nodes
+from app_platform.cluster.nodes import SPOT_POOL, SYSTEM_POOL, Nodes, discovery_tag
 from app_platform.cluster.options import ClusterOptions
 from app_platform.options import component_inputs
 
@@ -40,7 +41,8 @@ class Cluster(ControlPlane, Nodes, Addons, pulumi.ComponentResource):
     Gives `provider`, `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
     `node_security_group_id`, `spot_node_group_name`, and `nodes_ready`: resources to depend on
     when something needs schedulable nodes and cluster DNS; `block_storage` for workloads with
-    persistent volumes (volumes.py).
+    persistent volumes (volumes.py). With `nodeProvisioner: karpenter` there is no spot node
+    group, and `discovery_tags` mark the nodes' security group for Karpenter's EC2NodeClass.
     """
 
     provider: k8s.Provider
@@ -50,6 +52,7 @@ class Cluster(ControlPlane, Nodes, Addons, pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     nodes_ready: list[pulumi.Resource]
+    discovery_tags: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
@@ -77,10 +80,14 @@ class Cluster(ControlPlane, Nodes, Addons, pulumi.ComponentResource):
         self.system_node_group = self._node_group(
             name, SYSTEM_POOL, "ON_DEMAND", args.options.system, args, node_role, after
         )
-        self.spot_node_group = self._node_group(
-            name, SPOT_POOL, "SPOT", args.options.spot, args, node_role, after
-        )
-        node_groups = [self.system_node_group, self.spot_node_group]
+        node_groups: list[pulumi.Resource] = [self.system_node_group]
+        # With Karpenter the workload nodes are its NodePools' (karpenter/), not a node group.
+        self.spot_node_group = None
+        if not args.options.uses_karpenter:
+            self.spot_node_group = self._node_group(
+                name, SPOT_POOL, "SPOT", args.options.spot, args, node_role, after
+            )
+            node_groups.append(self.spot_node_group)
         after_nodes = [self._addon(name, addon, args, node_groups) for addon in ADDONS_AFTER_NODES]
         self.nodes_ready = [*node_groups, *after_nodes]
 
@@ -92,6 +99,7 @@ class Cluster(ControlPlane, Nodes, Addons, pulumi.ComponentResource):
         self.oidc_provider_arn = self.eks.oidc_provider_arn
         self.oidc_issuer = self.eks.oidc_issuer
         self.node_security_group_id = self.eks.node_security_group_id
+        self.discovery_tags = self._discovery_tag(name, args)
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -101,3 +109,21 @@ class Cluster(ControlPlane, Nodes, Addons, pulumi.ComponentResource):
                 "node_security_group_id": self.node_security_group_id,
             }
         )
+
+    def _discovery_tag(self, name: str, args: ClusterArgs) -> list[pulumi.Resource]:
+        """Karpenter finds the security group of its nodes by tag. It is the one the managed
+        nodes have: our launch templates name none, so EKS gives them the cluster security
+        group it creates (which pulumi-eks reports as the node security group when it makes no
+        groups of its own). EKS owns that group; only the tag is ours."""
+        if not args.options.uses_karpenter:
+            return []
+        key, value = discovery_tag(args.cluster_name)
+        return [
+            aws.ec2.Tag(
+                f"{name}-node-sg-discovery",
+                resource_id=self.eks.cluster_security_group_id,
+                key=key,
+                value=value,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        ]

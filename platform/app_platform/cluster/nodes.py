@@ -10,6 +10,7 @@ import pulumi_eks as eks
 
 from app_platform.cluster.iam import service_trust_policy
 from app_platform.instance_types import AMD64, ARM64, one_architecture
+from app_platform.network import KARPENTER_DISCOVERY_TAG
 
 if TYPE_CHECKING:
     from app_platform.cluster.component import ClusterArgs
@@ -49,6 +50,12 @@ SYSTEM_TOLERATIONS = [
 def ami_type(instance_types: tuple[str, ...]) -> str:
     """The AMI type of a group of these instance types (validated to share one architecture)."""
     return AMI_TYPES[one_architecture(instance_types)]
+
+
+def discovery_tag(cluster_name: str) -> tuple[str, str]:
+    """The tag Karpenter selects this cluster's subnets and security groups by (the Network
+    tags the private subnets with it)."""
+    return KARPENTER_DISCOVERY_TAG, cluster_name
 
 
 class Nodes:

@@ -27,6 +27,11 @@ DEFAULT_DISK_GIB = 40
 MIN_DISK_GIB = 20
 MAX_DISK_GIB = 1000
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# Who adds workload nodes: Karpenter (no spot node group), or the spot managed node group
+# scaled by the Cluster Autoscaler.
+KARPENTER = "karpenter"
+CLUSTER_AUTOSCALER = "clusterAutoscaler"
+NODE_PROVISIONERS = (KARPENTER, CLUSTER_AUTOSCALER)
 
 
 def _instance_types(types: tuple[str, ...]) -> tuple[str, ...]:
@@ -157,6 +162,17 @@ class ClusterOptions(Options):
         alias="nodeDiskSizeGib",
         description="Encrypted gp3 root volume size of every node, in GiB.",
     )
+    node_provisioner: one_of(NODE_PROVISIONERS) = Field(
+        KARPENTER,
+        alias="nodeProvisioner",
+        description="Who provisions the workload nodes: karpenter (spot and on-demand "
+        "NodePools; the spot* keys are unused) or clusterAutoscaler (the spot managed node "
+        "group of the spot* keys, scaled by the Cluster Autoscaler).",
+    )
+
+    @property
+    def uses_karpenter(self) -> bool:
+        return self.node_provisioner == KARPENTER
 
     @property
     def system(self) -> NodeGroupOptions:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app_platform_tools import cost, offline, plan, plandiff, prices
-from app_platform_tools.prices import ec2_table
+from app_platform_tools.prices import ec2_table, spot_advisor
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "urn:pulumi:dev::app-platform::"
@@ -254,12 +254,17 @@ def test_the_region_comes_from_the_plan_or_else_its_subnets():
         cost.estimate(a_plan(CLUSTER, region=None))
 
 
+def _savings(instance_type: str) -> float:
+    """The Spot Advisor's savings of the type, or the flat 60 % where it lists none."""
+    return US.regional["spot"].get(instance_type, 0.60)
+
+
 def _expected_rate(
     arch: set[str], categories: set[str], above_generation: int, spot: bool
 ) -> float:
     """The lower quartile of per-vCPU-hour prices, computed here from the table directly."""
     rates = [
-        US.regional["ec2"][t] / facts["vcpu"] * ((1 - 0.60) if spot else 1)
+        US.regional["ec2"][t] / facts["vcpu"] * ((1 - _savings(t)) if spot else 1)
         for t, facts in US.instance_types.items()
         if facts["arch"] in arch
         and facts["category"] in categories
@@ -332,7 +337,8 @@ def test_two_plans_differ_per_line_and_in_total():
     head = a_plan(CLUSTER, bigger, resource("aws:sqs/queue:Queue", "interruptions"))
     old, new = cost.estimates(base, head)
     text = cost.render_diff(old, new)
-    node = statistics.median([0.096, 0.096, 0.086]) * (1 - 0.60) * HOURS
+    spot_types = ("m6i.large", "m5.large", "m5a.large")
+    node = statistics.median(US.hourly(t, spot=True) for t in spot_types) * HOURS
     spot_line = round(4 * node, 2) - round(2 * node, 2)
     # Two more spot nodes and their 20 GiB default root volumes; the key goes, a queue comes.
     assert new.total - old.total == pytest.approx(spot_line + 2 * 20 * 0.08 - 1.00 + 0.40)
@@ -391,7 +397,9 @@ def test_the_price_table_is_dated_and_names_its_sources():
     for section in ["ec2", "spot", *table["regions"]["us-east-1"]]:
         assert table["sections"][section]["as_of"], section
         assert all(url.startswith("https://") for url in table["sections"][section]["source"])
-    assert "ASSUMPTION" in table["sections"]["spot"]["note"]
+    # Types the Spot Advisor lists are priced at its savings; the others at the assumption.
+    assert "assumptions.spot_savings" in table["sections"]["spot"]["note"]
+    assert table["regions"]["us-east-1"]["spot"]["c6g.large"] == 0.59
     assert all(entry["note"] for entry in table["assumptions"].values())
 
 
@@ -438,7 +446,7 @@ def test_the_dev_stack_is_priced_with_nothing_billable_unpriced(dev_plan):
         assert type_ in cost.PRICERS or cost.is_free(type_), type_
     for type_ in (
         "eks:index:Cluster",
-        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/instance:Instance",
         "aws:rds/instance:Instance",
     ):
         assert any(r["urn"] in priced for r in dev_plan["resources"] if r["type"] == type_)
@@ -448,6 +456,11 @@ def test_the_dev_stack_is_priced_with_nothing_billable_unpriced(dev_plan):
 def test_the_readme_cost_table_is_the_tool_output_for_dev(dev_plan):
     table = cost.render(cost.estimate(dev_plan))
     assert cost.readme_drift(ROOT / "README.md", table) == []
+
+
+def test_the_estimate_does_not_depend_on_the_order_of_the_plan(dev_plan):
+    shuffled = {**dev_plan, "resources": list(reversed(dev_plan["resources"]))}
+    assert cost.render(cost.estimate(shuffled)) == cost.render(cost.estimate(dev_plan))
 
 
 def test_a_stale_readme_table_is_caught(tmp_path, dev_plan):
@@ -514,13 +527,34 @@ def test_refreshing_the_ec2_prices_keeps_the_other_sections(tmp_path):
     assert refreshed["assumptions"] == before["assumptions"]
 
 
-def test_the_dev_stack_options_that_add_billable_resources_are_priced(run_stack, dev_plan):
+def test_the_dev_stack_options_that_add_billable_resources_are_priced(run_stack):
     options = {"vpcFlowLogs": True, "natGateways": "perAz", "hostedZone": "Z0OFFLINEEXAMPLE"}
     options["domain"] = "dev.example.com"
     wider = plan.to_json(run_stack(options), region="us-east-1")
-    old, new = cost.estimates(dev_plan, wider)
+    single = plan.to_json(run_stack({"natGateways": "single"}), region="us-east-1")
+    old, new = cost.estimates(single, wider)
     assert new.unpriced == {}
-    # Two more NAT gateways with their addresses, and the flow log group (kept 30 days).
+    # dev has two zones: one more NAT gateway with its address, and the flow log group (kept
+    # 30 days); the hosted zone is looked up, not made.
     nat = monthly(old)[next(k for k in monthly(old) if "NatGateway" in k)]
     flow_logs = 5 * 0.50 + 5 * 1 * 0.03
-    assert new.total - old.total == pytest.approx(2 * (nat + 3.65) + flow_logs)
+    assert new.total - old.total == pytest.approx(nat + 3.65 + flow_logs)
+
+
+def test_refreshing_the_spot_savings_keeps_the_rest_and_only_known_types(tmp_path):
+    copy = tmp_path / "aws.json"
+    copy.write_text(prices.TABLE.read_text())
+    advisor = {
+        "spot_advisor": {
+            "us-east-1": {"Linux": {"m7g.large": {"s": 71, "r": 0}, "x9.huge": {"s": 90}}},
+            "xx-nowhere-1": {"Linux": {"m7g.large": {"s": 10}}},
+        }
+    }
+    by_region = spot_advisor.savings(advisor, json.loads(copy.read_text()))
+    assert by_region == {"us-east-1": {"m7g.large": 0.71}}
+    spot_advisor.write(by_region, "2027-01-01", copy)
+    refreshed = prices.for_region("us-east-1", copy)
+    assert refreshed.hourly("m7g.large", spot=True) == pytest.approx(0.0816 * 0.29)
+    # A type the Advisor does not list keeps the flat assumption.
+    assert refreshed.hourly("m6i.large", spot=True) == pytest.approx(0.096 * 0.40)
+    assert json.loads(copy.read_text())["sections"]["spot"]["as_of"] == "2027-01-01"

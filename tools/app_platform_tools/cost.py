@@ -650,12 +650,16 @@ def estimate(plan: dict[str, Any], region: str | None = None) -> Estimate:
             result.lines += PRICERS[type_](resource, ctx)
         elif not is_free(type_):
             result.not_priced(resource, "a billable type this tool has no price for")
-    # In cents, so the total is the sum of the lines shown.
+    # In cents, so the total is the sum of the lines shown; ordered by kind, then by URN, as the
+    # order of a plan's resources changes from one run to the next.
     result.lines = sorted(
         (replace(line, monthly=round(line.monthly, 2)) for line in result.lines),
-        key=lambda line: ORDER.index(line.resource),
+        key=lambda line: (ORDER.index(line.resource), line.key),
     )
-    result.ceilings = [replace(line, monthly=round(line.monthly, 2)) for line in result.ceilings]
+    result.ceilings = sorted(
+        (replace(line, monthly=round(line.monthly, 2)) for line in result.ceilings),
+        key=lambda line: line.key,
+    )
     return result
 
 
@@ -701,10 +705,12 @@ def unpriced_note(result: Estimate) -> list[str]:
 
 def assumptions_note(table: prices.Prices) -> str:
     spot = table.assume("spot_savings")
+    sources = prices.sources()
     return (
         f"- Prices: `tools/app_platform_tools/prices/aws.json` ({table.region}, table of "
         f"{table.as_of}; EC2 on-demand from karpenter-provider-aws's snapshot of "
-        f"{prices.sources()['ec2']['as_of']}); spot assumed at {spot:.0%} off on-demand; "
+        f"{sources['ec2']['as_of']}); spot at each type's Spot Advisor savings of "
+        f"{sources['spot']['as_of']}, {spot:.0%} off where the Advisor lists none; "
         f"{table.assume('hours_per_month')} h/month. Usage assumed: "
         f"{table.assume('nat_gb_per_month')} GB/month per NAT, "
         f"{table.assume('log_group_gb_per_month')} GB/month per log group, "

@@ -47,11 +47,17 @@ class Prices:
         return None if found is None else float(found)
 
     def hourly(self, instance_type: str, spot: bool) -> float | None:
-        """On-demand USD/hour, or the spot assumption's, of a type; None when not in the table."""
+        """On-demand or spot USD/hour of a type; None when not in the table."""
         price = self.on_demand(instance_type)
         if price is None or not spot:
             return price
-        return price * (1 - float(self.assume("spot_savings")))
+        return price * (1 - self.spot_savings(instance_type))
+
+    def spot_savings(self, instance_type: str) -> float:
+        """Spot's savings over on-demand: the Spot Advisor's for the type in this region, else
+        the table's flat assumption."""
+        found = self.regional.get("spot", {}).get(instance_type)
+        return float(self.assume("spot_savings") if found is None else found)
 
     def vcpu(self, instance_type: str) -> int | None:
         facts = self.instance_types.get(instance_type)

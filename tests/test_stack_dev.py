@@ -26,7 +26,7 @@ def test_stack_outputs_are_exported_and_known(dev):
     assert all(dev.outputs[name].known for name in FOUNDATION_OUTPUTS)
     assert dev.outputs["region"].value == "us-east-1"
     assert dev.outputs["clusterName"].value == "platform-dev"
-    assert len(dev.outputs["privateSubnetIds"].value) == 3
+    assert len(dev.outputs["privateSubnetIds"].value) == 2  # dev runs two zones
     assert dev.outputs["kubeconfigCommand"].value == (
         "aws eks update-kubeconfig --region us-east-1 --name platform-dev"
     )

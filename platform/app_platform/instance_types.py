@@ -19,6 +19,14 @@ ARCHITECTURES = (AMD64, ARM64)
 GRAVITON_WITHOUT_G = frozenset({"a1"})
 
 
+def known_architectures(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The architectures given, sorted and each once; ValueError naming any other name."""
+    unknown = [value for value in values if value not in ARCHITECTURES]
+    if unknown:
+        raise ValueError(f"expected {' or '.join(ARCHITECTURES)}, not {unknown}")
+    return tuple(sorted(set(values)))
+
+
 def architecture(instance_type: str) -> str:
     """`arm64` for a Graviton instance type, `amd64` for any other; ValueError for a name that
     is not an instance type."""

@@ -173,6 +173,39 @@ def test_pods_spread_over_zones_and_nodes(comments):
     )
 
 
+ARCH_AFFINITY = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def architectures_required(recording: offline.Recording) -> list[str] | None:
+    affinity = pod_spec(recording).get("affinity", {}).get("nodeAffinity", {}).get(ARCH_AFFINITY)
+    if affinity is None:
+        return None
+    ((requirement,),) = [term["matchExpressions"] for term in affinity["nodeSelectorTerms"]]
+    assert (requirement["key"], requirement["operator"]) == ("kubernetes.io/arch", "In")
+    return requirement["values"]
+
+
+def test_a_pinned_image_runs_on_any_node_unless_its_architectures_are_named(comments):
+    assert architectures_required(comments) is None
+    amd64_only = build(spec_with(architectures=["amd64"], database=None))
+    assert architectures_required(amd64_only) == ["amd64"]
+
+
+def test_an_unknown_architecture_is_refused_naming_it():
+    with pytest.raises(OptionsError, match=r"expected amd64 or arm64, not \['x86_64'\]"):
+        spec_with(architectures=["x86_64"])
+
+
+def test_a_built_image_runs_only_on_the_architectures_it_is_built_for():
+    pinned = {key: value for key, value in COMMENTS.items() if key != "image"}
+    spec = AppSpec(**{**pinned, "build": "apps/comments", "database": None})
+    # An app stack reads no architectures from the platform: it builds amd64, and its pods
+    # must then stay off arm64 nodes.
+    assert architectures_required(build(spec)) == ["amd64"]
+    both = build(spec, node_platforms=("linux/amd64", "linux/arm64"))
+    assert architectures_required(both) == ["amd64", "arm64"]
+
+
 def test_autoscaler_owns_the_replica_count(comments):
     hpa = comments.one(HPA).inputs["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)

@@ -9,6 +9,7 @@ from app_platform.cluster import ClusterOptions, NodeGroupOptions
 from app_platform.config import ConfigError
 from app_platform.options import OptionsError
 from app_platform_tools import secrets
+from tests.conftest import CLUSTER_AUTOSCALER
 from tests.upstream import checks
 
 CLUSTER = "eks:index:Cluster"
@@ -241,7 +242,13 @@ GRAVITON_SPOT = ["m7g.large", "m6g.large", "c7g.large"]
 
 
 def test_graviton_types_get_the_arm64_ami_one_architecture_per_group(run_stack):
-    recording = run_stack({"systemInstanceType": "t4g.medium", "spotInstanceTypes": GRAVITON_SPOT})
+    recording = run_stack(
+        {
+            **CLUSTER_AUTOSCALER,
+            "systemInstanceType": "t4g.medium",
+            "spotInstanceTypes": GRAVITON_SPOT,
+        }
+    )
     system = recording.one(NODE_GROUP, "platform-dev-system").inputs
     spot = recording.one(NODE_GROUP, "platform-dev-spot").inputs
     assert (system["instanceTypes"], system["amiType"]) == (
@@ -252,7 +259,7 @@ def test_graviton_types_get_the_arm64_ami_one_architecture_per_group(run_stack):
 
 
 def test_each_group_follows_its_own_architecture(run_stack):
-    recording = run_stack({"systemInstanceType": "t4g.large"})
+    recording = run_stack({**CLUSTER_AUTOSCALER, "systemInstanceType": "t4g.large"})
     system = recording.one(NODE_GROUP, "platform-dev-system").inputs
     spot = recording.one(NODE_GROUP, "platform-dev-spot").inputs
     assert system["amiType"] == "AL2023_ARM_64_STANDARD"

@@ -14,6 +14,7 @@ import pytest
 from app_platform import config, image, stack
 from app_platform.image import AppImage, AppImageArgs
 from app_platform_tools import offline, secrets
+from tests.conftest import CLUSTER_AUTOSCALER
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMENTS = "apps/comments"
@@ -171,35 +172,38 @@ def test_bad_arguments_are_refused_with_the_field_and_value(args, expected):
     assert expected in str(raised.value)
 
 
-def test_the_node_architectures_are_the_spot_groups(parse_config):
-    assert stack.node_architectures(parse_config()) == ("amd64",)
-    graviton = parse_config(spotInstanceTypes=["m7g.large", "m6g.large", "c7g.large"])
+def test_the_node_architectures_are_karpenters_or_the_spot_groups(parse_config):
+    assert stack.node_architectures(parse_config()) == ("amd64", "arm64")
+    arm_only = parse_config(karpenter={"architectures": ["arm64"]})
+    assert stack.node_architectures(arm_only) == ("arm64",)
+    assert stack.node_architectures(parse_config(**CLUSTER_AUTOSCALER)) == ("amd64",)
+    graviton = parse_config(
+        **CLUSTER_AUTOSCALER, spotInstanceTypes=["m7g.large", "m6g.large", "c7g.large"]
+    )
     assert stack.node_architectures(graviton) == ("arm64",)
     # The system group is for controllers only: its architecture is not the apps'.
-    assert stack.node_architectures(parse_config(systemInstanceType="t4g.large")) == ("amd64",)
+    with_graviton_system = parse_config(**CLUSTER_AUTOSCALER, systemInstanceType="t4g.large")
+    assert stack.node_architectures(with_graviton_system) == ("amd64",)
 
 
 def test_a_graviton_spot_group_gets_the_apps_built_for_arm64(run_stack):
-    recording = run_stack({"spotInstanceTypes": ["m7g.large", "m6g.large", "c7g.large"]})
+    recording = run_stack(
+        {**CLUSTER_AUTOSCALER, "spotInstanceTypes": ["m7g.large", "m6g.large", "c7g.large"]}
+    )
     assert recording.one("docker-build:index:Image").inputs["platforms"] == ["linux/arm64"]
 
 
-def test_nodes_of_two_architectures_get_one_multi_arch_image(run_stack, monkeypatch):
-    """What a Karpenter pool over amd64 and arm64 will ask of node_architectures."""
-    monkeypatch.setattr(stack, "node_architectures", lambda settings: ("amd64", "arm64"))
-    recording = run_stack()
-    (built,) = recording.of_type("docker-build:index:Image")
+def test_karpenter_over_two_architectures_gets_one_multi_arch_image(dev):
+    (built,) = dev.of_type("docker-build:index:Image")
     assert built.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
 
 
-def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything(
-    parse_config, monkeypatch
-):
-    settings = dataclasses.replace(
-        parse_config(), multi_platform_problem="the current buildx builder is Docker's own"
-    )
-    stack.check_image_builder(settings)  # one architecture: any builder will do
-    monkeypatch.setattr(stack, "node_architectures", lambda settings: ("amd64", "arm64"))
+def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything(parse_config):
+    problem = "the current buildx builder is Docker's own"
+    one = parse_config(karpenter={"architectures": ["amd64"]})
+    stack.check_image_builder(dataclasses.replace(one, multi_platform_problem=problem))
+    # one architecture: any builder will do; two need one that makes multi-platform images.
+    settings = dataclasses.replace(parse_config(), multi_platform_problem=problem)
     with pytest.raises(config.ConfigError) as raised:
         stack.check_image_builder(settings)
     message = str(raised.value)

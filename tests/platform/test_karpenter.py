@@ -64,7 +64,7 @@ def test_the_pools_carry_what_the_cost_estimate_reads(dev):
     spot, on_demand = pool(dev, "spot").inputs, pool(dev, "on-demand").inputs
     annotation = karpenter.EXPECTED_VCPU_ANNOTATION
     assert annotation == "app-platform.io/expected-vcpu"
-    assert spot["metadata"]["annotations"] == {annotation: "4"}
+    assert spot["metadata"]["annotations"] == {annotation: "5"}  # Pulumi.dev.yaml's
     assert on_demand["metadata"]["annotations"] == {annotation: "0"}
     assert spot["spec"]["limits"] == {"cpu": "32", "memory": "128Gi"}
     assert on_demand["spec"]["limits"] == {"cpu": "16", "memory": "64Gi"}
@@ -116,7 +116,7 @@ def test_the_node_class_launches_hardened_al2023_nodes_like_the_managed_ones(dev
     assert spec["metadataOptions"]["httpPutResponseHopLimit"] == IMDS_HOP_LIMIT == 1
     (root,) = spec["blockDeviceMappings"]
     assert root["ebs"] == {
-        "volumeSize": "40Gi",
+        "volumeSize": "20Gi",  # Pulumi.dev.yaml's nodeDiskSizeGib
         "volumeType": "gp3",
         "encrypted": True,
         "deleteOnTermination": True,
@@ -172,7 +172,6 @@ def test_controller_runs_on_the_system_nodes_wired_to_cluster_and_queue(dev):
     assert checks.unknown_values_keys("karpenter", values) == []
     assert values["nodeSelector"] == cluster.SYSTEM_NODE_SELECTOR
     assert cluster.SYSTEM_TOLERATIONS[0] in values["tolerations"]
-    assert values["replicas"] == 2
     queue = dev.one("aws:sqs/queue:Queue")
     assert values["settings"] == {
         "clusterName": "platform-dev",
@@ -185,6 +184,8 @@ def test_controller_runs_on_the_system_nodes_wired_to_cluster_and_queue(dev):
 def test_controller_replicas_never_exceed_the_system_nodes(run_stack):
     values = controller(run_stack({"systemNodeCount": 1})).inputs["values"]
     assert values["replicas"] == 1
+    values = controller(run_stack({"systemNodeCount": 3})).inputs["values"]
+    assert values["replicas"] == 2
 
 
 def test_controller_identity_is_pod_identity_for_its_service_account(dev):
@@ -322,8 +323,8 @@ def test_interruption_events_reach_an_encrypted_queue(dev):
         ),
         (
             {"karpenter": {"architectures": ["x86_64"]}},
-            "config 'karpenter.architectures' = [\"x86_64\"] is not valid: expected a non-empty "
-            "list of amd64 and arm64",
+            "config 'karpenter.architectures' = [\"x86_64\"] is not valid: expected amd64 or "
+            "arm64, not ['x86_64']",
         ),
         (
             {"karpenter": {"spot": {"cpuLimit": -1, "memoryLimitGib": 1, "expectedVcpu": 0}}},
@@ -346,7 +347,9 @@ def test_the_defaults_are_a_dev_stacks(parse_config):
     assert settings.cluster.node_provisioner == "karpenter"
     options = settings.karpenter
     assert options.architectures == ("amd64", "arm64")
-    assert (options.spot.expected_vcpu, options.on_demand.expected_vcpu) == (4, 0)
+    assert (options.spot.expected_vcpu, options.on_demand.expected_vcpu) == (5, 0)
+    defaults = karpenter.KarpenterOptions()
+    assert (defaults.spot.expected_vcpu, defaults.on_demand.expected_vcpu) == (4, 0)
 
 
 def test_options_from_code_name_fields():

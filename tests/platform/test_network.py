@@ -23,11 +23,18 @@ def subnets(recording, kind):
     return [s for s in recording.of_type(SUBNET) if f"-{kind}-" in s.name]
 
 
+@pytest.fixture(scope="module")
+def three_zones():
+    """The dev stack over three zones with one NAT gateway (dev itself runs two zones and a NAT
+    instance, for cost)."""
+    return offline.run(ROOT, "dev", {"availabilityZoneCount": 3, "natGateways": "single"})
+
+
 @pytest.mark.parametrize(
     "kind,tag", [("public", PUBLIC_SUBNET_ROLE_TAG), ("private", PRIVATE_SUBNET_ROLE_TAG)]
 )
-def test_one_subnet_per_zone_tagged_for_load_balancers(dev, kind, tag):
-    found = subnets(dev, kind)
+def test_one_subnet_per_zone_tagged_for_load_balancers(three_zones, kind, tag):
+    found = subnets(three_zones, kind)
     assert sorted(s.inputs["availabilityZone"] for s in found) == [
         "us-east-1a",
         "us-east-1b",
@@ -38,24 +45,27 @@ def test_one_subnet_per_zone_tagged_for_load_balancers(dev, kind, tag):
     assert not any(s.inputs["mapPublicIpOnLaunch"] for s in found)
 
 
-def test_subnet_cidrs_are_carved_from_the_vpc(dev):
-    vpc = dev.one("aws:ec2/vpc:Vpc")
+def test_subnet_cidrs_are_carved_from_the_vpc(three_zones):
+    vpc = three_zones.one("aws:ec2/vpc:Vpc")
     assert vpc.inputs["cidrBlock"] == "10.0.0.0/16"
-    cidrs = [s.inputs["cidrBlock"] for s in dev.of_type(SUBNET)]
+    cidrs = [s.inputs["cidrBlock"] for s in three_zones.of_type(SUBNET)]
     assert len(set(cidrs)) == 6
     assert all(c.startswith("10.0.") for c in cidrs)
 
 
-def test_dev_has_a_single_nat_gateway_shared_by_every_private_route(dev):
-    (nat,) = dev.of_type(NAT)
-    assert nat.inputs["subnetId"] == dev.one(SUBNET, "platform-dev-public-us-east-1a").outputs["id"]
-    private_tables = [t for t in dev.of_type(ROUTE_TABLE) if "-private-" in t.name]
+def test_a_single_nat_gateway_is_shared_by_every_private_route(three_zones):
+    (nat,) = three_zones.of_type(NAT)
+    assert (
+        nat.inputs["subnetId"]
+        == three_zones.one(SUBNET, "platform-dev-public-us-east-1a").outputs["id"]
+    )
+    private_tables = [t for t in three_zones.of_type(ROUTE_TABLE) if "-private-" in t.name]
     assert len(private_tables) == 3
     assert {t.inputs["routes"][0]["natGatewayId"] for t in private_tables} == {nat.outputs["id"]}
 
 
 def test_per_az_nat_gives_each_private_subnet_its_own_gateway(run_stack):
-    recording = run_stack({"natGateways": "perAz"})
+    recording = run_stack({"natGateways": "perAz", "availabilityZoneCount": 3})
     gateways = recording.of_type(NAT)
     assert len(gateways) == 3
     private_tables = [t for t in recording.of_type(ROUTE_TABLE) if "-private-" in t.name]
@@ -159,8 +169,8 @@ def test_args_need_as_many_zones_as_the_options_ask_for():
         NetworkArgs(NetworkOptions(), ("us-east-1a", "us-east-1b"), cluster_name="demo")
 
 
-def test_the_component_records_its_options_and_zones_as_inputs(dev):
-    inputs = dev.one("app-platform:network:Network").inputs
+def test_the_component_records_its_options_and_zones_as_inputs(three_zones):
+    inputs = three_zones.one("app-platform:network:Network").inputs
     assert inputs["nat_mode"] == "single" and inputs["cidr"] == "10.0.0.0/16"
     assert inputs["availability_zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -175,7 +185,7 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 
 @pytest.fixture(scope="module")
 def nat_instance_stack():
-    return offline.run(ROOT, "dev", {"natGateways": "instance"})
+    return offline.run(ROOT, "dev", {"natGateways": "instance", "availabilityZoneCount": 3})
 
 
 def test_a_nat_instance_replaces_the_gateways_in_the_first_public_subnet(nat_instance_stack):

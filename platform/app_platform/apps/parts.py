@@ -43,6 +43,16 @@ class Parts:
         return self.spec.name
 
     @property
+    def architectures(self) -> tuple[str, ...]:
+        """The node architectures the app's image runs on: those it is built for, or those
+        its spec names for a pinned image (empty: any)."""
+        if self.spec.build:
+            return tuple(
+                platform.removeprefix("linux/") for platform in self.platform.node_platforms
+            )
+        return self.spec.architectures
+
+    @property
     def labels(self) -> dict[str, str]:
         return labels(self.app)
 

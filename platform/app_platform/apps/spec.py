@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Self
 
 import pulumi
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -27,11 +28,13 @@ from pydantic import (
 
 from app_platform.database import DatabaseSpec
 from app_platform.image import context_problem
+from app_platform.instance_types import known_architectures
 from app_platform.options import (
     Options,
     OptionsError,
     Problem,
     StrictOptions,
+    StringList,
     as_int,
     problems,
     validation_context,
@@ -415,6 +418,12 @@ class AppSpec(Options):
         description="The container's user and group id (the comments image's user by default; "
         "never 0: pods run under Pod Security restricted).",
     )
+    architectures: Annotated[StringList, AfterValidator(known_architectures)] = Field(
+        (),
+        description="CPU architectures the pinned image has (amd64, arm64): its pods go only "
+        "to nodes of those. Empty: any node (the image must then be multi-arch). An app the "
+        "stack builds runs on the architectures it is built for.",
+    )
     command: Annotated[tuple[str, ...] | None, BeforeValidator(_strings)] = Field(
         None, description="The container's entrypoint, instead of the image's."
     )
@@ -575,6 +584,7 @@ APPS_DESCRIPTION = (
     "maxStorageGib, backupRetentionDays, deletionProtection, finalSnapshot, multiAz}), "
     "dashboard (JSON file), metrics {requests, latency}, alerts {errorRatio, "
     "p99LatencySeconds}, runbookUrl, runAsUser (container user and group id, default 10001), "
-    "command and args (lists of strings replacing the image's entrypoint and its arguments)}. "
+    "command and args (lists of strings replacing the image's entrypoint and its arguments), "
+    "architectures (of a pinned image: amd64, arm64; its pods go only to such nodes)}. "
     "Each is served at <name>.<domain>."
 )

@@ -33,6 +33,7 @@ SHUTDOWN_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRE_STOP_SLEEP_SECONDS + SHUTDOWN_SECONDS
 
 ZONE_KEY = "topology.kubernetes.io/zone"
+ARCH_KEY = "kubernetes.io/arch"
 HOST_KEY = "kubernetes.io/hostname"
 # Keep old pods until new ones are ready, adding at most a quarter more during a rollout.
 MAX_SURGE = "25%"
@@ -161,6 +162,15 @@ def _spread(parts: Parts, key: str) -> dict[str, Any]:
     }
 
 
+def _architecture_affinity(parts: Parts) -> dict[str, Any]:
+    requirement = {"key": ARCH_KEY, "operator": "In", "values": list(parts.architectures)}
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
+        }
+    }
+
+
 def deployment(
     parts: Parts, account: k8s.core.v1.ServiceAccount, app_container: dict[str, Any]
 ) -> k8s.apps.v1.Deployment:
@@ -190,6 +200,10 @@ def deployment(
             },
         },
     }
+    if parts.architectures:
+        # Nodes of an architecture the image lacks would fail to start it (exec format error);
+        # Karpenter reads this requirement and launches nodes that have it.
+        spec["template"]["spec"]["affinity"] = {"nodeAffinity": _architecture_affinity(parts)}
     if not parts.spec.autoscaled:
         # With autoscaling the HPA owns the replica count; setting it here would fight it.
         spec["replicas"] = parts.spec.min_replicas

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
+from app_platform.instance_types import ARCHITECTURES, known_architectures
 from app_platform.options import (
     Options,
     StrictOptions,
@@ -20,7 +21,6 @@ from app_platform.options import (
     whole_number,
 )
 
-ARCHITECTURES = ("amd64", "arm64")
 MAX_POOL_VCPU = 10_000
 MAX_POOL_MEMORY_GIB = 100_000
 DEFAULT_SPOT = {"cpu_limit": 32, "memory_limit_gib": 128, "expected_vcpu": 4}
@@ -37,9 +37,9 @@ AMI_VERSION_PATTERN = re.compile(r"^(latest|v[0-9]{8})$")
 
 
 def _architectures(values: tuple[str, ...]) -> tuple[str, ...]:
-    if not values or any(value not in ARCHITECTURES for value in values):
+    if not values:
         raise ValueError(f"expected a non-empty list of {' and '.join(ARCHITECTURES)}")
-    return tuple(sorted(set(values)))
+    return known_architectures(values)
 
 
 class PoolOptions(StrictOptions):

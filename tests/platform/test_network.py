@@ -94,26 +94,31 @@ def test_every_network_resource_belongs_to_the_network_component(dev):
         assert all(r.urn in owned for r in dev.of_type(type_)), type_
 
 
-def test_egress_ready_is_every_link_of_the_private_subnets_path_out():
+def two_zone_network(nat_mode: str) -> tuple[offline.Recording, Network]:
+    """A Network over two zones, built alone, and what it registered."""
     built = {}
 
     def program():
         built["network"] = Network(
             "net",
             NetworkArgs(
-                NetworkOptions(availability_zone_count=2, nat_mode="perAz"),
+                NetworkOptions(availability_zone_count=2, nat_mode=nat_mode),
                 availability_zones=("us-east-1a", "us-east-1b"),
                 cluster_name="demo",
             ),
         )
 
-    recording = offline.run_function(program)
+    return offline.run_function(program), built["network"]
+
+
+def test_egress_ready_is_every_link_of_the_private_subnets_path_out():
+    recording, network = two_zone_network("perAz")
     path_out = (NAT, ROUTE_TABLE, ASSOCIATION, "aws:ec2/internetGateway:InternetGateway")
     expected = {
         (r.type.rsplit(":", 1)[1], r.name) for r in recording.resources if r.type in path_out
     }
     assert len(expected) == 2 + 3 + 4 + 1  # NAT gateways, route tables, associations, IGW
-    assert {(type(r).__name__, r._name) for r in built["network"].egress_ready} == expected
+    assert {(type(r).__name__, r._name) for r in network.egress_ready} == expected
 
 
 def test_options_default_to_a_three_zone_network_with_a_nat_per_zone():
@@ -279,20 +284,7 @@ def test_an_x86_nat_instance_type_gets_the_x86_image(run_stack):
 
 
 def test_egress_ready_holds_the_nat_instance_and_every_link_out():
-    built = {}
-
-    def program():
-        built["network"] = Network(
-            "net",
-            NetworkArgs(
-                NetworkOptions(availability_zone_count=2, nat_mode="instance"),
-                availability_zones=("us-east-1a", "us-east-1b"),
-                cluster_name="demo",
-            ),
-        )
-
-    recording = offline.run_function(program)
-    network = built["network"]
+    recording, network = two_zone_network("instance")
     kinds = sorted(type(r).__name__ for r in network.egress_ready)
     assert kinds == sorted(
         ["InternetGateway", "RouteTable"]  # the public route table

@@ -9,7 +9,9 @@ would hold its connection (and memory) forever. Per connection this adds:
 * a head size limit: more than MAX_HEADER_BYTES before the head is complete is a 431;
 * a connection limit per worker: over MAX_CONNECTIONS a new connection is closed at once;
 * a drain-friendly shutdown: a request whose head is still arriving is finished, and an
-  idle connection gets DRAIN_IDLE_GRACE to start one, instead of being cut mid-request.
+  idle connection gets DRAIN_IDLE_GRACE to start one, instead of being cut mid-request;
+* one send per response: uvicorn writes a response's head and its body separately, two
+  send system calls (and two segments for the client to read) where one does.
 
 The body read timeout is the app's (app.py), which can answer it with a JSON 408.
 """
@@ -21,7 +23,7 @@ import functools
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from .settings import Settings
 
@@ -47,6 +49,48 @@ def raw_error(status: int, code: str, message: str) -> bytes:
     return head + body
 
 
+class HeadWithBodyTransport:
+    """The connection's transport, except that a response's head is held until the next
+    write (its body) so both leave in one send. Every other write, and close(), sends what
+    is held first, so bytes keep their order; the protocol flushes at the end of each
+    response (a HEAD response has no body write)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._held_cycle: object = None  # the response whose head was held last
+        self.responding: RequestResponseCycle | None = None  # set by the protocol
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.writelines((held, data))
+            return
+        cycle = self.responding
+        starting = cycle is not None and cycle.response_started and not cycle.response_complete
+        if starting and cycle is not self._held_cycle:  # the first write of a response
+            self._held_cycle = cycle
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the real transport's
+        return getattr(self._transport, name)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,6 +105,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = HeadWithBodyTransport(transport)  # type: ignore[assignment]
         if len(self.connections) > self._max_connections:
             self.logger.warning("connection limit reached; closing a new connection")
             transport.close()
@@ -94,6 +139,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what comes next is the head of another request
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # Pipelined requests are parsed ahead: the cycle that writes is the one started.
+        self.transport.responding = cycle  # type: ignore[attr-defined]
+        super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().on_response_complete()
 
     def shutdown(self) -> None:
         self._draining = True

@@ -21,6 +21,10 @@ g) Karpenter's NodePools, and then its EC2NodeClass, are deleted before the Karp
    access entry, and the interruption queue: deleting them has the controller drain and
    terminate every instance it launched (NodeClaim and EC2NodeClass finalizers), which needs
    all of those. Egress outlives them by rule a).
+h) Every Kubernetes object outside the Cluster and Karpenter components (the add-ons and the
+   apps) is created after, and deleted before, every NodePool: a NodePool's deletion drains its
+   nodes, and a pod that Pulumi has yet to delete, guarded by a PodDisruptionBudget, would have
+   nowhere to go and hold the drain, and so the destroy, for the pool's grace period.
 
 "Deleted before" means: in every order Pulumi may pick (tests/lifecycle.py). Each essential edge
 is also taken away, through the component that makes it, to show that the check notices.
@@ -71,6 +75,8 @@ EGRESS = (
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
 )
 NETWORK = "app-platform:network:Network"
+CLUSTER = "app-platform:cluster:Cluster"
+KARPENTER = "app-platform:karpenter:Karpenter"
 # A stack whose private subnets go out through a NAT instance.
 WITH_NAT_INSTANCE = {"natGateways": "instance"}
 
@@ -85,6 +91,7 @@ def invariant_violations(recording: offline.Recording) -> list[str]:
         *claims_are_the_stacks(recording, graph),
         *certificates_outlive_their_load_balancer(recording, graph),
         *karpenter_outlives_its_nodes(recording, graph),
+        *workloads_go_before_the_node_pools(recording, graph),
     ]
 
 
@@ -306,6 +313,21 @@ def karpenter_outlives_its_nodes(recording, graph):
     return found
 
 
+def workloads_go_before_the_node_pools(recording, graph):
+    rule = "h) workloads go before the NodePools"
+    pools = recording.of_type(NODE_POOL)
+    if not pools:
+        return []  # nodeProvisioner clusterAutoscaler
+    providers = {p.urn for p in recording.of_type(K8S_PROVIDER)}
+    owners = [*recording.of_type(CLUSTER), *recording.of_type(KARPENTER)]
+    owned = {r.urn for owner in owners for r in recording.descendants(owner)}
+    workloads = [r for r in recording.resources if r.provider in providers and r.urn not in owned]
+    return [
+        *missing(rule, workloads=workloads),
+        *graph.not_deleted_before(rule, workloads, pools),
+    ]
+
+
 # --- The dev stack -------------------------------------------------------------------------
 
 
@@ -362,8 +384,8 @@ def test_kubernetes_objects_reach_the_cluster_through_their_provider(dev):
     objects = [r for r in dev.resources if r.provider == provider.urn]
     assert len(objects) > 30
     assert graph.deleted_before(provider, dev.one("eks:index:Cluster"))
-    # Some objects have no dependency of their own: only the provider orders them.
-    assert any(not r.dependencies for r in objects)
+    # Whatever else each one depends on, none outlives the provider it is deleted through.
+    assert all(graph.deleted_before(r, provider) for r in objects)
 
 
 def test_the_recording_keeps_each_resources_provider_and_deleted_with():

@@ -33,8 +33,8 @@ class PlatformContract:
     """Everything an app needs from the platform, as plain values or outputs.
 
     The fields named in `OUTPUTS` travel between stacks; the others (the provider, built from
-    the kubeconfig; `crds_ready`, `node_platforms` and the monitoring labels) only exist in the
-    stack that has them, and an app stack gets their defaults.
+    the kubeconfig; `crds_ready`, `nodes_ready`, `node_platforms` and the monitoring labels)
+    only exist in the stack that has them, and an app stack gets their defaults.
     """
 
     provider: k8s.Provider
@@ -45,6 +45,10 @@ class PlatformContract:
     monitoring_namespace: pulumi.Input[str] = DEFAULT_MONITORING_NAMESPACE
     # Resources that install the CRDs apps use (Gateway API, Prometheus Operator).
     crds_ready: Sequence[pulumi.Resource] = ()
+    # What an app's objects are created after and deleted before: the nodes and NodePools its
+    # pods run on (`stack.workload_nodes_ready`). Deleting a NodePool drains its nodes, which
+    # pods guarded by a PodDisruptionBudget would hold up while the app still exists.
+    nodes_ready: Sequence[pulumi.Resource] = ()
     vpc_id: pulumi.Input[str] | None = None
     private_subnet_ids: pulumi.Input[Sequence[str]] | None = None
     node_security_group_id: pulumi.Input[str] | None = None

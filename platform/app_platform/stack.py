@@ -101,9 +101,10 @@ def build_platform(settings: config.PlatformSettings) -> Platform:
     check_image_builder(settings)
     network, cluster = _network_and_cluster(settings)
     karpenter = _node_provisioner(settings, cluster)
-    edge, observability = _edge_and_observability(settings, network, cluster)
-    gitops = _gitops_and_autoscaling(settings, cluster, edge, observability)
-    contract = _contract(settings, network, cluster, edge, observability)
+    nodes_ready = workload_nodes_ready(cluster, karpenter)
+    edge, observability = _edge_and_observability(settings, network, cluster, nodes_ready)
+    gitops = _gitops_and_autoscaling(settings, cluster, edge, observability, nodes_ready)
+    contract = _contract(settings, network, cluster, edge, observability, nodes_ready)
     return Platform(
         settings.region, network, cluster, edge, observability, gitops, contract, karpenter
     )
@@ -154,8 +155,20 @@ def _node_provisioner(settings: config.PlatformSettings, cluster: Cluster) -> Ka
     )
 
 
+def workload_nodes_ready(cluster: Cluster, karpenter: Karpenter | None) -> list[pulumi.Resource]:
+    """What every workload the platform installs waits for: the Cluster's nodes and, with
+    Karpenter, its NodePools. Created after the NodePools, the workloads are deleted before
+    them: a NodePool's deletion drains its nodes, and a pod with a PodDisruptionBudget that
+    Pulumi has yet to delete would have nowhere to go and hold the drain (and destroy) up to
+    the pool's terminationGracePeriod."""
+    return [*cluster.nodes_ready, *(karpenter.node_pools if karpenter else [])]
+
+
 def _edge_and_observability(
-    settings: config.PlatformSettings, network: Network, cluster: Cluster
+    settings: config.PlatformSettings,
+    network: Network,
+    cluster: Cluster,
+    nodes_ready: list[pulumi.Resource],
 ) -> tuple[Edge, Observability]:
     """Traffic in, and monitoring, which needs the Edge's CRDs and Gateway for its routes."""
     prefix = settings.prefix
@@ -169,7 +182,7 @@ def _edge_and_observability(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             provider=cluster.provider,
-            nodes_ready=cluster.nodes_ready,
+            nodes_ready=nodes_ready,
             hosted_zone_id=zone.zone_id if (zone := settings.hosted_zone) else None,
         ),
     )
@@ -197,7 +210,11 @@ def _edge_and_observability(
 
 
 def _gitops_and_autoscaling(
-    settings: config.PlatformSettings, cluster: Cluster, edge: Edge, observability: Observability
+    settings: config.PlatformSettings,
+    cluster: Cluster,
+    edge: Edge,
+    observability: Observability,
+    nodes_ready: list[pulumi.Resource],
 ) -> GitOps:
     """Argo CD and autoscaling (metrics-server; the Cluster Autoscaler unless Karpenter
     provisions the nodes), once the Edge and monitoring are there."""
@@ -226,7 +243,7 @@ def _gitops_and_autoscaling(
             region=settings.region,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
-            nodes_ready=cluster.nodes_ready,
+            nodes_ready=nodes_ready,
             cluster_autoscaler=not settings.cluster.uses_karpenter,
         ),
     )
@@ -239,6 +256,7 @@ def _contract(
     cluster: Cluster,
     edge: Edge,
     observability: Observability,
+    nodes_ready: list[pulumi.Resource],
 ) -> PlatformContract:
     """What every app gets from these components."""
     return PlatformContract(
@@ -250,6 +268,7 @@ def _contract(
         proxy_namespace=edge.proxy_namespace,
         monitoring_namespace=observability.namespace,
         crds_ready=[*edge.crds_ready, *observability.crds_ready],
+        nodes_ready=nodes_ready,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         node_security_group_id=cluster.node_security_group_id,

@@ -60,7 +60,12 @@ def namespace(parts: Parts) -> k8s.core.v1.Namespace:
                 }
             ),
         },
-        opts=pulumi.ResourceOptions(parent=parts.parent, provider=parts.platform.provider),
+        # Every other object of the app lives in this namespace, so waits for it.
+        opts=pulumi.ResourceOptions(
+            parent=parts.parent,
+            provider=parts.platform.provider,
+            depends_on=list(parts.platform.nodes_ready),
+        ),
     )
 
 

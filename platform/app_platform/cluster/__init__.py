@@ -9,6 +9,7 @@ from app_platform.cluster.component import Cluster, ClusterArgs
 from app_platform.cluster.iam import service_account_role
 from app_platform.cluster.nodes import (
     AMI_TYPES,
+    CRITICAL_ADDON_TOLERATIONS,
     NODE_POOL_LABEL,
     SYSTEM_NODE_SELECTOR,
     SYSTEM_TOLERATIONS,
@@ -26,6 +27,7 @@ from app_platform.cluster.options import (
 __all__ = [
     "ADDONS_BEFORE_NODES",
     "AMI_TYPES",
+    "CRITICAL_ADDON_TOLERATIONS",
     "EBS_CSI_ADDON",
     "MIN_SPOT_INSTANCE_TYPES",
     "NODE_POOL_LABEL",

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform.cluster.iam import service_trust_policy
+from app_platform.cluster.nodes import CRITICAL_ADDON_TOLERATIONS, SYSTEM_NODE_SELECTOR
 from app_platform.volumes import BlockStorage
 
 if TYPE_CHECKING:
@@ -18,9 +19,18 @@ if TYPE_CHECKING:
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
 ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
 ADDONS_AFTER_NODES = ["coredns"]
-# The VPC CNI enforces NetworkPolicies only when told to (its network policy agent is off by
-# default); without it every app's NetworkPolicy would be silently ignored.
-ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+# On the system nodes, which neither a spot reclaim nor Karpenter takes away.
+ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": CRITICAL_ADDON_TOLERATIONS}
+ADDON_CONFIGURATION = {
+    # The VPC CNI enforces NetworkPolicies only when told to (its network policy agent is off
+    # by default); without it every app's NetworkPolicy would be silently ignored.
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+    # CoreDNS's default tolerations do not include the system taint. With Karpenter the system
+    # nodes are the only nodes when CoreDNS is created: its pods would stay Pending, the add-on
+    # DEGRADED, and its create would time out with Karpenter (which waits for it) never
+    # started. On the system nodes, cluster DNS also survives spot reclaims and consolidation.
+    "coredns": ON_SYSTEM_NODES,
+}
 # EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
 # through EKS Pod Identity (the agent add-on runs before nodes).
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
@@ -46,12 +56,17 @@ def ebs_csi_configuration(region: str, cluster_name: str) -> dict:
     - `controller.k8sTagClusterId` and `extraCreateMetadata`: every volume it creates is tagged
       with the cluster and its claim's namespace and name, which is how destroy finds the
       volumes of the stack's claims (volumes.VolumeCleanup).
+    - `controller.nodeSelector` and `tolerations`: the controller runs on the system nodes.
+      The chart's tolerations do not include the system taint; with Karpenter there is no
+      other node when the add-on is created, and a controller on a Karpenter node could be
+      evicted, by consolidation or by a NodePool's deletion, while volumes are attached.
     """
     return {
         "controller": {
             "region": region,
             "k8sTagClusterId": cluster_name,
             "extraCreateMetadata": True,
+            **ON_SYSTEM_NODES,
         },
         "node": {"metadataSources": EBS_CSI_NODE_METADATA_SOURCES},
     }

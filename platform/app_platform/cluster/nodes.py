@@ -45,6 +45,13 @@ SYSTEM_NODE_SELECTOR = {NODE_POOL_LABEL: SYSTEM_POOL}
 SYSTEM_TOLERATIONS = [
     {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
 ]
+# What the cluster's own add-ons (CoreDNS, the EBS CSI controller, Karpenter) tolerate: the
+# system taint, and the taint Kubernetes reserves for nodes kept to critical add-ons. Setting
+# tolerations replaces an add-on's or chart's defaults, which include the second.
+CRITICAL_ADDON_TOLERATIONS = [
+    *SYSTEM_TOLERATIONS,
+    {"key": "CriticalAddonsOnly", "operator": "Exists"},
+]
 
 
 def ami_type(instance_types: tuple[str, ...]) -> str:

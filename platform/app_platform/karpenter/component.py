@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform import charts
-from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
+from app_platform.cluster import CRITICAL_ADDON_TOLERATIONS, SYSTEM_NODE_SELECTOR
 from app_platform.karpenter import node_class, node_pools
 from app_platform.karpenter.iam import NAMESPACE, SERVICE_ACCOUNT, Identities
 from app_platform.karpenter.interruption import Interruption
@@ -161,10 +161,10 @@ class Karpenter(Identities, Interruption, pulumi.ComponentResource):
             "replicas": min(CONTROLLER_REPLICAS, args.system_node_count),
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": [
-                *SYSTEM_TOLERATIONS,
-                {"key": "CriticalAddonsOnly", "operator": "Exists"},
-            ],
+            "tolerations": CRITICAL_ADDON_TOLERATIONS,
+            # DNS from the VPC resolver, as on the node: the controller reaches AWS and the API
+            # server without CoreDNS, so it starts (and launches nodes) whatever CoreDNS does.
+            "dnsPolicy": "Default",
             "controller": {
                 # The region from the environment: with IMDS_HOP_LIMIT the controller's pod
                 # cannot ask instance metadata for it (pkg/operator/operator.go).

@@ -124,7 +124,7 @@ class Observability(
             f"{name}-grafana-configmaps",
             metadata={"name": GRAFANA_CLUSTER_ROLE},
             rules=GRAFANA_CLUSTER_ROLE_RULES,
-            opts=self._opts(),
+            opts=self._opts(depends_on=list(args.depends_on)),
         )
         values = self.values(GRAFANA_ADMIN_SECRET, role_arn)
         # The claims the StatefulSets mount are the stack's: created before the release,

@@ -36,6 +36,9 @@ PASSWORD_SPECIALS = "-_.~"  # noqa: S105 (a character set, not a password)
 # client never falls back to plain text.
 URL_OPTIONS = "sslmode=require"
 LOG_EXPORTS = ["postgresql", "upgrade"]
+# RDS would create the exports' log groups itself, kept forever and left behind by destroy; the
+# stack creates them first, so they expire and go with the database.
+LOG_RETENTION_DAYS = 30
 # Backups run in the small hours (UTC) and maintenance after them, away from working hours.
 BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
@@ -202,6 +205,15 @@ class Database(pulumi.ComponentResource):
         security_group: aws.ec2.SecurityGroup,
         password: random.RandomPassword,
     ) -> aws.rds.Instance:
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{export}-logs",
+                name=f"/aws/rds/instance/{name}/{export}",
+                retention_in_days=LOG_RETENTION_DAYS,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for export in LOG_EXPORTS
+        ]
         return aws.rds.Instance(
             name,
             identifier=name,
@@ -231,7 +243,8 @@ class Database(pulumi.ComponentResource):
             if spec.final_snapshot
             else None,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
-            opts=pulumi.ResourceOptions(parent=self),
+            # Deleted after the instance, which would otherwise recreate them as it stops.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
         )
 
     def _final_snapshot_name(self, name: str) -> pulumi.Output[str]:

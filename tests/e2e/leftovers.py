@@ -46,7 +46,6 @@ VPC_CNI_CLUSTER_TAG = "cluster.k8s.amazonaws.com/name"
 
 # Why something may be left after a clean destroy.
 KMS_PENDING_DELETION = "KMS deletes a key only after its waiting period (7 days here)"
-RDS_LOG_GROUP = "RDS creates its log groups itself and keeps them after the instance is deleted"
 
 ELBV2_TAGS_PER_CALL = 20  # DescribeTags takes at most 20 ARNs
 EC2_IDS_PER_CALL = 100
@@ -277,17 +276,14 @@ def network_interfaces(ec2: Any, scope: Scope) -> list[Leftover]:
 
 
 def log_groups(logs: Any, scope: Scope) -> list[Leftover]:
-    """The control-plane log group (the stack owns it: it must be gone) and the database's
-    (RDS makes and keeps those: expected)."""
-    prefixes = [
-        (f"/aws/eks/{scope.cluster}/", ""),
-        (f"/aws/rds/instance/{scope.prefix}-", RDS_LOG_GROUP),
-    ]
+    """The control plane's and the databases' log groups: the stack owns them all (it creates
+    the databases' before RDS would), so every one must be gone."""
+    prefixes = [f"/aws/eks/{scope.cluster}/", f"/aws/rds/instance/{scope.prefix}-"]
     found: list[Leftover] = []
-    for prefix, expected in prefixes:
+    for prefix in prefixes:
         pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix)
         found += [
-            Leftover("logs:log-group", _log_group_arn(group), f"name {prefix}*", expected=expected)
+            Leftover("logs:log-group", _log_group_arn(group), f"name {prefix}*")
             for page in pages
             for group in page["logGroups"]
         ]

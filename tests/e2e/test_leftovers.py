@@ -355,7 +355,7 @@ def test_tagging_api_hits_count_only_once_their_service_confirms_them(aws):
     assert [f.id for f in leftovers.unexpected(found)] == [subnet_arn, live_key, cluster]
 
 
-def test_the_database_log_groups_are_expected_and_the_control_plane_one_is_not(aws):
+def test_the_database_and_control_plane_log_groups_are_leftovers(aws):
     expect_log_groups(
         aws,
         eks=[f"/aws/eks/{CLUSTER}/cluster"],
@@ -366,8 +366,9 @@ def test_the_database_log_groups_are_expected_and_the_control_plane_one_is_not(a
 
     assert [(f.id.split(":log-group:")[1], f.expected) for f in found] == [
         (f"/aws/eks/{CLUSTER}/cluster", ""),
-        (f"/aws/rds/instance/{CLUSTER}-comments/postgresql", leftovers.RDS_LOG_GROUP),
+        (f"/aws/rds/instance/{CLUSTER}-comments/postgresql", ""),
     ]
+    assert leftovers.unexpected(found) == found
 
 
 def test_iam_roles_and_policies_are_found_by_the_stacks_prefix_only(aws):

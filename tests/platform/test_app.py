@@ -318,6 +318,20 @@ def test_database_is_private_encrypted_and_backed_up(comments):
     assert comments.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
 
 
+def test_database_log_exports_go_to_log_groups_the_stack_owns(comments):
+    """RDS would make them itself, never expiring, and leave them after destroy."""
+    db = comments.one(RDS)
+    groups = comments.of_type("aws:cloudwatch/logGroup:LogGroup")
+    identifier = db.inputs["identifier"]
+    assert sorted(g.inputs["name"] for g in groups) == [
+        f"/aws/rds/instance/{identifier}/{export}"
+        for export in sorted(db.inputs["enabledCloudwatchLogsExports"])
+    ]
+    assert all(g.inputs["retentionInDays"] == 30 for g in groups)
+    # Created before the instance, deleted after it (which writes to them until it stops).
+    assert {g.urn for g in groups} <= set(db.dependencies)
+
+
 def test_production_database_keeps_a_final_snapshot_and_resists_deletion():
     spec = spec_with(database=DatabaseSpec())
     recording = build(spec)

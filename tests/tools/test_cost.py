@@ -125,6 +125,24 @@ def node_pool(expected: str = "8", requirements: list | None = None, limit: str 
     )
 
 
+def test_database_log_exports_are_priced_once_where_the_stack_owns_their_group():
+    exports = {"instanceClass": "db.t4g.micro", "allocatedStorage": 20, "storageType": "gp3"}
+    exports |= {"identifier": "db", "enabledCloudwatchLogsExports": ["postgresql", "upgrade"]}
+    owned = resource(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "db-postgresql-logs",
+        {"name": "/aws/rds/instance/db/postgresql", "retentionInDays": 30},
+    )
+    found = cost.estimate(a_plan(resource("aws:rds/instance:Instance", "db", exports), owned))
+    lines = {line.key: line for line in found.lines}
+    # The owned group at the export assumption (1 GB/month), kept 30 days: one month stored.
+    assert round(lines[owned["urn"]].monthly, 2) == round(0.50 + 0.03, 2)
+    # The other export still goes to a group RDS makes, kept forever (a year counted).
+    logs = lines[f"{STACK}aws:rds/instance:Instance::db#logs"]
+    assert "1 log exports" in logs.what
+    assert round(logs.monthly, 2) == round(0.50 + 12 * 0.03, 2)
+
+
 def test_each_priced_type_gets_its_monthly_line():
     database = resource(
         "aws:rds/instance:Instance",

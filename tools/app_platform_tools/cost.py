@@ -65,6 +65,9 @@ NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+# Where RDS puts a database's log exports: <this><identifier>/<export>.
+RDS_LOG_GROUPS = "/aws/rds/instance/"
 EBS_PROVISIONERS = {"ebs.csi.aws.com": "gp3", "kubernetes.io/aws-ebs": "gp2"}  # and their default
 # A requirement a NodePool leaves out allows every value (karpenter `Requirements.Get`), and of
 # the capacity types it allows Karpenter launches reserved first, then spot, then on-demand.
@@ -565,7 +568,13 @@ def _database(r: dict[str, Any], ctx: Context) -> list[Line]:
             storage * size * copies,
         ),
     ]
-    exports = inputs.get("enabledCloudwatchLogsExports") or []
+    # Exports whose log group the stack owns are priced with that group (_log_group).
+    owned = {dig(g, "inputs", "name") for g in ctx.plan.of_type(LOG_GROUP)}
+    exports = [
+        export
+        for export in inputs.get("enabledCloudwatchLogsExports") or []
+        if f"{RDS_LOG_GROUPS}{inputs.get('identifier')}/{export}" not in owned
+    ]
     if exports:
         gb = ctx.prices.assume("rds_log_export_gb_per_month")
         what = f"{name(r.get('name'))}: {len(exports)} log exports x {gb} GB/month (assumed)"
@@ -577,7 +586,8 @@ def _database(r: dict[str, Any], ctx: Context) -> list[Line]:
 
 
 def _log_group(r: dict[str, Any], ctx: Context) -> list[Line]:
-    gb = ctx.prices.assume("log_group_gb_per_month")
+    exported = str(dig(r, "inputs", "name") or "").startswith(RDS_LOG_GROUPS)
+    gb = ctx.prices.assume("rds_log_export_gb_per_month" if exported else "log_group_gb_per_month")
     days = dig(r, "inputs", "retentionInDays")
     kept = f"kept {number(days, 0):g} days" if number(days, 0) else "kept forever"
     what = f"{name(r.get('name'))}: {gb} GB/month ingested (assumed), {kept}"
@@ -624,7 +634,7 @@ PRICERS: dict[str, Pricer] = {
     "kubernetes:core/v1:PersistentVolumeClaim": _volume_claim,
     "aws:ebs/volume:Volume": _ebs_volume,
     "aws:rds/instance:Instance": _database,
-    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    LOG_GROUP: _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:kms/key:Key": _kms_key,
     "aws:sqs/queue:Queue": _queue,

@@ -11,8 +11,7 @@ import pulumi_kubernetes as k8s
 
 from app_platform import charts
 from app_platform.cluster import (
-    SYSTEM_NODE_SELECTOR,
-    SYSTEM_TOLERATIONS,
+    ON_SYSTEM_NODES,
     KubernetesVersion,
     service_account_role,
 )
@@ -149,8 +148,6 @@ class Autoscaling(pulumi.ComponentResource):
         return {
             "replicas": METRICS_SERVER_REPLICAS,
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
-            "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": SYSTEM_TOLERATIONS,
         }
 
     def cluster_autoscaler_values(self, role_arn: str) -> dict[str, Any]:
@@ -171,6 +168,5 @@ class Autoscaling(pulumi.ComponentResource):
                 }
             },
             "extraArgs": CLUSTER_AUTOSCALER_FLAGS,
-            "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": SYSTEM_TOLERATIONS,
+            **ON_SYSTEM_NODES,
         }

@@ -16,7 +16,6 @@ import pulumi_random as random
 from pydantic import Field
 
 from app_platform import charts
-from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
 from app_platform.edge import Route, http_route
 from app_platform.options import (
     SECRET,
@@ -125,7 +124,7 @@ class GitOpsArgs:
 
 class GitOps(pulumi.ComponentResource):
     """Owns the argocd namespace, the Argo CD release (server plain HTTP behind the Gateway,
-    controllers on the system nodes), the argocd-secret Secret holding the admin password's
+    on the workload nodes), the argocd-secret Secret holding the admin password's
     bcrypt hash (the only secret: the release's values are plain), its HTTPRoute at
     `argocd.<domain>`, and an ApplicationSet that makes one Application per directory under
     `path` of the git repository, deployed to the namespace of the directory's name.
@@ -226,10 +225,10 @@ class GitOps(pulumi.ComponentResource):
         return self._args.options.admin_password, password_hash
 
     def values(self) -> dict[str, Any]:
-        on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
+        # On the workload nodes (cluster.ON_SYSTEM_NODES says why).
         return {
             "fullnameOverride": FULLNAME,
-            "global": {"domain": self.host, **on_system_nodes},
+            "global": {"domain": self.host},
             "configs": {
                 # TLS ends at the NLB (or nowhere, on a .test domain); the server speaks HTTP to
                 # the Gateway instead of redirecting to its own self-signed HTTPS.

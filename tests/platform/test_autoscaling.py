@@ -17,13 +17,13 @@ def release(recording, name):
     return recording.one(RELEASE, f"platform-dev-{name}")
 
 
-def test_metrics_server_is_pinned_redundant_and_on_system_nodes(dev):
+def test_metrics_server_is_pinned_redundant_and_on_workload_nodes(dev):
     metrics = release(dev, "metrics-server")
     assert (metrics.inputs["chart"], metrics.inputs["version"]) == ("metrics-server", "3.13.1")
     values = metrics.inputs["values"]
     assert checks.unknown_values_keys("metrics-server", values) == []
     assert values["replicas"] >= 2 and values["podDisruptionBudget"]["enabled"] is True
-    assert values["nodeSelector"] == {"node-pool": "system"}
+    assert "nodeSelector" not in values
 
 
 def test_with_karpenter_only_metrics_server_is_installed(dev):

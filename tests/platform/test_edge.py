@@ -77,15 +77,14 @@ def test_load_balancer_controller_policy_is_the_documented_one(dev):
     assert len(json.dumps(policy, separators=(",", ":"))) < 10_240  # inline policy limit
 
 
-def test_envoy_gateway_is_the_pinned_oci_chart_on_system_nodes(dev):
+def test_envoy_gateway_is_the_pinned_oci_chart_on_workload_nodes(dev):
     release = dev.one(RELEASE, "platform-dev-envoy-gateway")
     assert release.inputs["chart"] == "oci://docker.io/envoyproxy/gateway-helm"
     assert release.inputs["version"] == "v1.9.0"
     assert "repositoryOpts" not in release.inputs
     values = release.inputs["values"]
     assert checks.unknown_values_keys("gateway-helm", values) == []
-    assert values["deployment"]["pod"]["nodeSelector"] == {"node-pool": "system"}
-    assert values["certgen"]["job"]["nodeSelector"] == {"node-pool": "system"}
+    assert "pod" not in values["deployment"] and "certgen" not in values
 
 
 @pytest.mark.parametrize("kind", [ENVOY_PROXY, GATEWAY_CLASS, GATEWAY])

@@ -43,7 +43,7 @@ def test_argocd_is_pinned_and_its_values_known(dev):
     assert checks.unknown_values_keys("argo-cd", values) == []
     assert values["configs"]["params"]["server.insecure"] is True
     assert values["global"]["domain"] == "argocd.dev.app-platform.test"
-    assert values["global"]["nodeSelector"] == {"node-pool": "system"}
+    assert "nodeSelector" not in values["global"]
 
 
 def admin_secret(recording):

@@ -428,15 +428,64 @@ def node_selectors(values):
     return []
 
 
-def test_platform_controllers_stay_on_the_system_nodes(dev):
-    """Only apps land on Karpenter's spot capacity: every platform chart selects the system
-    nodes wherever it sets a node selector, and each sets one."""
-    releases = platform_releases(dev)
-    assert len(releases) >= 6
-    for release in releases:
+# The releases that put pods on the system nodes (cluster.ON_SYSTEM_NODES says why), by the
+# node provisioner; every other platform release runs on the workload nodes.
+SYSTEM_RELEASES = {"load-balancer-controller", "kube-prometheus-stack"}
+PROVISIONER_RELEASE = {"dev": "karpenter", "dev_cluster_autoscaler": "cluster-autoscaler"}
+
+
+@pytest.mark.parametrize("stack", sorted(PROVISIONER_RELEASE))
+def test_only_what_must_not_be_disrupted_runs_on_the_system_nodes(stack, request):
+    recording = request.getfixturevalue(stack)
+    pinned = set()
+    for release in platform_releases(recording):
         selectors = node_selectors(secrets.unwrap(release.inputs["values"]))
-        assert selectors, release.name
         assert all(s == cluster.SYSTEM_NODE_SELECTOR for s in selectors), release.name
+        if selectors:
+            pinned.add(release.name.removeprefix("platform-dev-"))
+    assert pinned == {*SYSTEM_RELEASES, PROVISIONER_RELEASE[stack]}
+
+
+# Pods on every node: the VPC CNI, kube-proxy, the Pod Identity agent, the EBS CSI node plugin
+# and node-exporter.
+DAEMON_PODS = 5
+# Replicas the charts and add-ons run when the values leave them out: CoreDNS (EKS add-on) 2,
+# the EBS CSI controller 2, the Cluster Autoscaler 1; of kube-prometheus-stack, the operator,
+# Prometheus and Alertmanager one each.
+DEFAULT_REPLICAS = {"coredns": 2, "ebs-csi-controller": 2, "cluster-autoscaler": 1}
+KPS_SYSTEM_PODS = 3
+# EKS's recommended pod limit without prefix delegation (amazon-eks-ami's eni-max-pods.txt:
+# ENIs x (IPv4 addresses per ENI - 1) + 2).
+MAX_PODS = {"t4g.medium": 17, "t3.large": 35}
+
+
+def system_pods(recording) -> dict[str, int]:
+    """Pods one system node must hold, by what runs them, counted from the recorded values."""
+    values = {
+        r.name.removeprefix("platform-dev-"): secrets.unwrap(r.inputs["values"])
+        for r in platform_releases(recording)
+    }
+    pods = {"daemon sets": DAEMON_PODS, "kube-prometheus-stack": KPS_SYSTEM_PODS}
+    pods |= {name: DEFAULT_REPLICAS[name] for name in ("coredns", "ebs-csi-controller")}
+    pods["load-balancer-controller"] = values["load-balancer-controller"]["replicaCount"]
+    if "karpenter" in values:
+        pods["karpenter"] = values["karpenter"]["replicas"]
+    else:
+        pods["cluster-autoscaler"] = DEFAULT_REPLICAS["cluster-autoscaler"]
+    return pods
+
+
+@pytest.mark.parametrize("stack", sorted(PROVISIONER_RELEASE))
+def test_the_dev_system_node_has_a_pod_slot_for_everything_pinned_to_it(stack, request):
+    """One free slot is kept for a rolling update's extra pod."""
+    recording = request.getfixturevalue(stack)
+    (group,) = [g for g in recording.of_type("eks:index:ManagedNodeGroup") if "system" in g.name]
+    (instance_type,) = group.inputs["instanceTypes"]
+    nodes = group.inputs["scalingConfig"]["desiredSize"]
+    pods = system_pods(recording)
+    # Nothing pinned is left out of the count (the placement test above names the releases).
+    assert {*SYSTEM_RELEASES, PROVISIONER_RELEASE[stack]} <= set(pods)
+    assert sum(pods.values()) <= MAX_PODS[instance_type] * nodes - 1, pods
 
 
 def test_the_policy_fixture_is_read_from_upstream():

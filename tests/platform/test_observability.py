@@ -74,10 +74,8 @@ def test_monitors_and_rules_of_every_namespace_are_picked_up(dev):
 SYSTEM_NODE_PARTS = (
     "prometheus.prometheusSpec",
     "alertmanager.alertmanagerSpec",
-    "grafana",
     "prometheusOperator",
     "prometheusOperator.admissionWebhooks.patch",
-    "kube-state-metrics",
 )
 
 
@@ -94,6 +92,9 @@ def test_monitoring_runs_on_the_on_demand_system_nodes(dev):
         assert at(values, path)["tolerations"] == cluster.SYSTEM_TOLERATIONS, path
         assert f"{path}.nodeSelector" in checks.chart_fixture(KPS)["keys"], path
     assert "nodeSelector" not in values.get("prometheus-node-exporter", {})
+    # Stateless: on the workload nodes, with the apps.
+    assert "nodeSelector" not in values["grafana"]
+    assert "nodeSelector" not in values["kube-state-metrics"]
     assert values["alertmanager"]["enabled"] is True
 
 

@@ -45,6 +45,15 @@ SYSTEM_NODE_SELECTOR = {NODE_POOL_LABEL: SYSTEM_POOL}
 SYSTEM_TOLERATIONS = [
     {"key": NODE_POOL_LABEL, "operator": "Equal", "value": SYSTEM_POOL, "effect": "NoSchedule"}
 ]
+# The system nodes keep only what must not run on capacity that a spot reclaim or Karpenter can
+# take away, so that one small on-demand node holds it (its pod slots are few: 17 on t4g.medium):
+# Karpenter or the Cluster Autoscaler (never on nodes they manage), CoreDNS and the EBS CSI
+# controller (cluster add-ons, cluster/addons.py), the Load Balancer Controller (its webhooks
+# guard every Service, and it must outlive the load balancers on destroy), and Prometheus,
+# Alertmanager and their operator (a zonal volume; the operator's webhook validates rules).
+# Stateless add-ons (Argo CD, Grafana, Envoy Gateway's controller, metrics-server,
+# kube-state-metrics) run on the workload nodes with the apps.
+ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
 # What the cluster's own add-ons (CoreDNS, the EBS CSI controller, Karpenter) tolerate: the
 # system taint, and the taint Kubernetes reserves for nodes kept to critical add-ons. Setting
 # tolerations replaces an add-on's or chart's defaults, which include the second.

@@ -7,8 +7,6 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from app_platform.cluster import SYSTEM_NODE_SELECTOR, SYSTEM_TOLERATIONS
-
 EG_NAMESPACE = "envoy-gateway-system"
 EG_RELEASE = "envoy-gateway"
 EG_CONTROLLER_REPLICAS = 2
@@ -48,14 +46,12 @@ class EnvoyGateway:
     def envoy_gateway_values(self) -> dict[str, Any]:
         return {
             "deployment": {
-                # Leader election lets a second controller take over at once.
+                # Leader election lets a second controller take over at once. It runs on the
+                # workload nodes (cluster.ON_SYSTEM_NODES says why): the proxies keep their
+                # last configuration while it moves.
                 "replicas": EG_CONTROLLER_REPLICAS,
-                "pod": {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS},
             },
             "podDisruptionBudget": {"minAvailable": 1},
-            "certgen": {
-                "job": {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
-            },
         }
 
     def envoy_proxy_spec(self) -> dict[str, Any]:

@@ -8,10 +8,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app_platform.cluster import (
+    ON_SYSTEM_NODES,
     service_account_role,
 )
 from app_platform.observability import alerting
-from app_platform.observability.values import NAMESPACE, ON_SYSTEM_NODES, RELEASE
+from app_platform.observability.values import NAMESPACE, RELEASE
 
 # Alertmanager's service account (named here, not left to the chart) for its IRSA role.
 ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE}-alertmanager"

@@ -80,8 +80,9 @@ class Observability(
     the values, their secrets in the `alertmanager-receivers` Secret, an IAM role to publish to
     the SNS topic) and the read-only ClusterRole of Grafana's sidecars. Prometheus picks up
     ServiceMonitors, PodMonitors and PrometheusRules from every namespace, labelled or not.
-    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`. All of it
-    but node-exporter runs on the on-demand system nodes.
+    Prometheus and Alertmanager have no route: reach them with `kubectl port-forward`. They and
+    the operator run on the on-demand system nodes; Grafana and kube-state-metrics on the
+    workload nodes, node-exporter on every node.
 
     Gives `namespace`, `release_name`, `grafana_url`, `grafana_admin_password` (secret),
     `dashboard_label` (label key and value the Grafana sidecar loads), `dashboard()` to provision

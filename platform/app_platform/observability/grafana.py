@@ -14,7 +14,6 @@ from app_platform.observability.values import (
     GRAFANA_SERVICE,
     GRAFANA_SERVICE_PORT,
     NAMESPACE,
-    ON_SYSTEM_NODES,
     RELEASE,
 )
 
@@ -56,12 +55,12 @@ class Grafana:
 
     @staticmethod
     def _grafana_values(admin_secret_name: str, url: str) -> dict[str, Any]:
-        """Grafana on the system nodes, its login from a Secret, its sidecars reading ConfigMaps
-        only (through GRAFANA_CLUSTER_ROLE, not the chart's ClusterRole), and the URL users open
-        as its root_url (links, redirects and cookies are built on it; the chart has no value
-        for it, so it goes in Grafana's own environment override)."""
+        """Grafana on the workload nodes (it keeps nothing), its login from a Secret, its
+        sidecars reading ConfigMaps only (through GRAFANA_CLUSTER_ROLE, not the chart's
+        ClusterRole), and the URL users open as its root_url (links, redirects and cookies are
+        built on it; the chart has no value for it, so it goes in Grafana's own environment
+        override)."""
         return {
-            **ON_SYSTEM_NODES,
             "env": {"GF_SERVER_ROOT_URL": url},
             "rbac": {"useExistingClusterRole": GRAFANA_CLUSTER_ROLE},
             "admin": {

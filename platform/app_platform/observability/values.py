@@ -8,8 +8,7 @@ import pulumi
 
 from app_platform.cluster import (
     NODE_POOL_LABEL,
-    SYSTEM_NODE_SELECTOR,
-    SYSTEM_TOLERATIONS,
+    ON_SYSTEM_NODES,
 )
 
 NAMESPACE = "monitoring"
@@ -41,9 +40,6 @@ EKS_HIDDEN_RULE_GROUPS = (
     "kubeProxy",
 )
 
-# On the on-demand system nodes: their volumes are zonal, a spot reclaim must not strand them.
-ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
-
 
 class ReleaseValues:
     """The values of the Observability's kube-prometheus-stack release (a part of Observability)."""
@@ -52,17 +48,16 @@ class ReleaseValues:
         self, admin_secret_name: str, alertmanager_role_arn: pulumi.Input[str] | None = None
     ) -> dict[str, Any]:
         args = self._args
-        on_system_nodes = {"nodeSelector": SYSTEM_NODE_SELECTOR, "tolerations": SYSTEM_TOLERATIONS}
         retention_size = int(args.options.volume_size_gib * RETENTION_SIZE_SHARE)
         return {
             **self._eks_scrape_values(),
             "prometheusOperator": {
-                **on_system_nodes,
-                "admissionWebhooks": {"patch": on_system_nodes},
+                **ON_SYSTEM_NODES,
+                "admissionWebhooks": {"patch": ON_SYSTEM_NODES},
             },
             "prometheus": {
                 "prometheusSpec": {
-                    **on_system_nodes,
+                    **ON_SYSTEM_NODES,
                     "retention": args.options.retention,
                     "retentionSize": f"{retention_size}GiB",
                     "resources": PROMETHEUS_RESOURCES,
@@ -92,7 +87,6 @@ class ReleaseValues:
             "grafana": self._grafana_values(admin_secret_name, self.grafana_url),
             # Node pool and capacity type as labels of kube_node_labels, for the cluster dashboard.
             "kube-state-metrics": {
-                **on_system_nodes,
                 "metricLabelsAllowlist": [
                     f"nodes=[{NODE_POOL_LABEL},eks.amazonaws.com/capacityType]"
                 ],

@@ -12,7 +12,8 @@ c) The Load Balancer Controller (and its IAM policy) outlives every LoadBalancer
 d) Every custom resource is created after, and deleted before, the release shipping its CRD.
 e) Every claim a release's StatefulSets mount is a claim of the stack, deleted after the release
    and before the VolumeCleanup that deletes its volume, itself deleted before the driver; the
-   StatefulSets retain the claims rather than own them (volumes.py).
+   StatefulSets retain the claims rather than own them (volumes.py). Every claim a Deployment
+   of the stack mounts (an in-cluster database's) is deleted after it, and the same order holds.
 f) A load balancer serving TLS is deleted before its certificate, the certificate's validation
    and validation records (ACM refuses to delete a certificate a listener uses); the DNS records
    naming the load balancer are deleted before it, so no name points at a deleted one.
@@ -36,7 +37,16 @@ import pulumi
 import pulumi_random as random
 import pytest
 
-from app_platform import charts, cluster, edge, karpenter, network, observability, volumes
+from app_platform import (
+    charts,
+    cluster,
+    edge,
+    in_cluster_database,
+    karpenter,
+    network,
+    observability,
+    volumes,
+)
 from app_platform_tools import offline, secrets
 from tests.lifecycle import Graph, label
 from tests.test_stack_addons import CRD_SOURCES, custom_resources
@@ -221,6 +231,31 @@ def claims_are_the_stacks(recording, graph):
                 messages.append(f"{rule}: {workload}'s StatefulSet would delete its claims")
         for claim in observability.volume_claims(values):
             messages += claim_violations(recording, graph, rule, release, namespace, claim, driver)
+    return messages + mounted_claims_are_the_stacks(recording, graph, rule, driver)
+
+
+def mounted_claims_are_the_stacks(recording, graph, rule, driver):
+    """The claims the stack's own Deployments mount: each goes after what mounts it, and its
+    volume with a VolumeCleanup before the CSI driver."""
+    messages = []
+    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
+        namespace = workload.inputs["metadata"]["namespace"]
+        for volume in workload.inputs["spec"]["template"]["spec"].get("volumes", []):
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if name is None:
+                continue
+            where = {"name": name, "namespace": namespace}
+            pvcs = [p for p in recording.of_type(PVC) if p.inputs["metadata"] == where]
+            cleanups = [
+                c
+                for c in recording.of_type(CLEANUP)
+                if c.inputs["namespace"] == namespace and name in c.inputs["claims"]
+            ]
+            messages += missing(rule, **{f"claim {namespace}/{name}": pvcs})
+            messages += missing(rule, **{f"volume cleanup for {namespace}/{name}": cleanups})
+            messages += graph.not_deleted_before(f"{rule}: workload before claim", [workload], pvcs)
+            messages += graph.not_deleted_before(f"{rule}: claim before cleanup", pvcs, cleanups)
+            messages += graph.not_deleted_before(f"{rule}: cleanup before driver", cleanups, driver)
     return messages
 
 
@@ -496,6 +531,17 @@ def without_claims_before_release(monkeypatch):
     monkeypatch.setattr(observability.component, "owned_claims", claims_not_given)
 
 
+def without_claims_before_database(monkeypatch):
+    """The in-cluster database's claim is made, but its server does not wait for it."""
+    original = in_cluster_database.owned_claims
+
+    def claims_not_given(*args, **kwargs):
+        original(*args, **kwargs)
+        return []
+
+    monkeypatch.setattr(in_cluster_database, "owned_claims", claims_not_given)
+
+
 def without_volume_cleanup(monkeypatch):
     """The claims wait for an empty stand-in instead of the cleanup (which the stand-in's own
     dependencies still order after the driver)."""
@@ -609,6 +655,14 @@ def without_karpenter_controller_permissions(monkeypatch):
                 "e)",
                 "Release platform-dev-kube-prometheus-stack",
                 "PersistentVolumeClaim platform-dev-prometheus-volume-0",
+            ),
+        ),
+        (
+            without_claims_before_database,
+            (
+                "e)",
+                "Deployment platform-dev-comments-postgres-server",
+                "PersistentVolumeClaim platform-dev-comments-postgres-data",
             ),
         ),
         (

@@ -38,7 +38,7 @@ from app_platform.observability import (
 from app_platform.options import Options, OptionsError
 from app_platform.stack import Platform, build_platform
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "CONTRACT_OUTPUTS",

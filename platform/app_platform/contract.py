@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app_platform.image import DEFAULT_PLATFORM
+from app_platform.volumes import BlockStorage
 
 # Where apps attach and who may reach them, unless the platform says otherwise.
 DEFAULT_PROXY_NAMESPACE = "envoy-gateway-system"
@@ -33,8 +34,9 @@ class PlatformContract:
     """Everything an app needs from the platform, as plain values or outputs.
 
     The fields named in `OUTPUTS` travel between stacks; the others (the provider, built from
-    the kubeconfig; `crds_ready`, `nodes_ready`, `node_platforms` and the monitoring labels)
-    only exist in the stack that has them, and an app stack gets their defaults.
+    the kubeconfig; `crds_ready`, `nodes_ready`, `block_storage`, `node_platforms` and the
+    monitoring labels) only exist in the stack that has them, and an app stack gets their
+    defaults.
     """
 
     provider: k8s.Provider
@@ -49,6 +51,8 @@ class PlatformContract:
     # pods run on (`stack.workload_nodes_ready`). Deleting a NodePool drains its nodes, which
     # pods guarded by a PodDisruptionBudget would hold up while the app still exists.
     nodes_ready: Sequence[pulumi.Resource] = ()
+    # The cluster's EBS storage, for an app's in-cluster database (`database.inCluster`).
+    block_storage: BlockStorage | None = None
     vpc_id: pulumi.Input[str] | None = None
     private_subnet_ids: pulumi.Input[Sequence[str]] | None = None
     node_security_group_id: pulumi.Input[str] | None = None

@@ -46,11 +46,22 @@ MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
 
 DB_INSTANCE_CLASS_PATTERN = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 # RDS limits: gp3 storage 20-65536 GiB, automated backups kept 1-35 days (0 would turn them off).
+# An EBS gp3 volume (inCluster) may be as small as 1 GiB.
 MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 65536
+MIN_VOLUME_GIB = 1
 MIN_BACKUP_DAYS, MAX_BACKUP_DAYS = 1, 35
+# The keys that only mean something for RDS: refused with inCluster rather than ignored.
+RDS_ONLY = (
+    "instance_class",
+    "max_storage_gib",
+    "backup_retention_days",
+    "deletion_protection",
+    "final_snapshot",
+    "multi_az",
+)
 
 
-StorageGib = whole_number(MIN_STORAGE_GIB, MAX_STORAGE_GIB)
+StorageGib = whole_number(MIN_VOLUME_GIB, MAX_STORAGE_GIB)
 
 
 class DatabaseSpec(StrictOptions):
@@ -61,7 +72,21 @@ class DatabaseSpec(StrictOptions):
         alias="instanceClass",
         description="The RDS instance class.",
     )
-    storage_gib: StorageGib = Field(20, alias="storageGib", description="Storage to start with.")
+    in_cluster: bool = Field(
+        False,
+        alias="inCluster",
+        description="PostgreSQL as one pod in the app's namespace, on the system nodes, with a "
+        "gp3 volume the stack owns, instead of RDS: about $14/month less, for a dev stack. No "
+        "automated backups or point-in-time recovery, no standby (it stops while its node is "
+        "replaced), no TLS inside the cluster (only the app's pods may connect), and upgrades "
+        "are yours. The RDS keys (instanceClass, maxStorageGib, backupRetentionDays, "
+        "deletionProtection, finalSnapshot, multiAz) are refused with it.",
+    )
+    storage_gib: StorageGib = Field(
+        20,
+        alias="storageGib",
+        description="Storage to start with, in GiB: at least 20 on RDS, 1 in the cluster.",
+    )
     max_storage_gib: StorageGib = Field(
         100, alias="maxStorageGib", description="Storage autoscaling grows up to this."
     )
@@ -83,16 +108,37 @@ class DatabaseSpec(StrictOptions):
             raise ValueError("expected an RDS instance class such as db.t4g.micro")
         return value
 
+    @classmethod
+    def _key(cls, field: str) -> str:
+        """A field as the user wrote it: its config key from config, its name from code."""
+        config = bool(validation_context().get("config"))
+        return (cls.model_fields[field].alias or field) if config else field
+
     @model_validator(mode="after")
-    def _storage_grows(self) -> Self:
-        if self.max_storage_gib < self.storage_gib:
-            config = bool(validation_context().get("config"))
-            where, least = (
-                ("maxStorageGib", "storageGib") if config else ("max_storage_gib", "storage_gib")
+    def _fits_where_it_runs(self) -> Self:
+        if self.in_cluster:
+            problems = [
+                Problem(
+                    self._key(f),
+                    getattr(self, f),
+                    f"no value: an RDS setting, unused with {self._key('in_cluster')}",
+                )
+                for f in RDS_ONLY
+                if f in self.model_fields_set
+            ]
+        elif self.storage_gib < MIN_STORAGE_GIB:
+            accepted = (
+                f"at least {MIN_STORAGE_GIB} on RDS "
+                f"({self._key('in_cluster')}: at least {MIN_VOLUME_GIB})"
             )
-            raise OptionsError(
-                [Problem(where, self.max_storage_gib, f"at least {least} ({self.storage_gib})")]
-            )
+            problems = [Problem(self._key("storage_gib"), self.storage_gib, accepted)]
+        elif self.max_storage_gib < self.storage_gib:
+            least = f"at least {self._key('storage_gib')} ({self.storage_gib})"
+            problems = [Problem(self._key("max_storage_gib"), self.max_storage_gib, least)]
+        else:
+            problems = []
+        if problems:
+            raise OptionsError(problems)
         return self
 
 

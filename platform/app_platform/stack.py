@@ -184,6 +184,7 @@ def _edge_and_observability(
             provider=cluster.provider,
             nodes_ready=nodes_ready,
             hosted_zone_id=zone.zone_id if (zone := settings.hosted_zone) else None,
+            system_node_count=settings.cluster.system_node_count,
         ),
     )
 
@@ -269,6 +270,7 @@ def _contract(
         monitoring_namespace=observability.namespace,
         crds_ready=[*edge.crds_ready, *observability.crds_ready],
         nodes_ready=nodes_ready,
+        block_storage=cluster.block_storage,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         node_security_group_id=cluster.node_security_group_id,

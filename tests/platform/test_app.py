@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from app_platform.apps import App, AppArgs, AppSpec, DatabaseSpec
 from app_platform.apps.workload import PRE_STOP_SLEEP_SECONDS
 from app_platform.contract import PlatformContract
 from app_platform.options import OptionsError
+from app_platform.volumes import BlockStorage
 from app_platform_tools import offline, render, secrets
 from tests.manifests.test_schemas import schema_errors
 
@@ -386,6 +388,83 @@ def test_secret_env_goes_to_the_secret_not_the_deployment():
 def test_database_needs_the_platform_network():
     with pytest.raises(Exception, match="must give the network"):
         build(vpc_id=None)
+
+
+# --- The in-cluster database (database.inCluster) ---------------------------------------------
+
+STORAGE = BlockStorage(
+    storage_class_name="gp3", cluster_name="platform-dev", region="us-east-1", ready=[]
+)
+IN_CLUSTER = DatabaseSpec(in_cluster=True, storage_gib=5)
+POSTGRES = "platform-dev-comments-postgres"
+
+
+@pytest.fixture(scope="module")
+def in_cluster() -> offline.Recording:
+    return build(spec_with(database=IN_CLUSTER), block_storage=STORAGE)
+
+
+def test_in_cluster_database_replaces_rds_with_a_pod_on_the_system_nodes(in_cluster):
+    assert in_cluster.of_type(RDS) == []
+    server = in_cluster.one(DEPLOYMENT, f"{POSTGRES}-server").inputs["spec"]
+    assert server["replicas"] == 1 and server["strategy"] == {"type": "Recreate"}
+    pod = server["template"]["spec"]
+    assert pod["nodeSelector"] == {"node-pool": "system"}
+    (postgres,) = pod["containers"]
+    assert re.fullmatch(
+        r"docker\.io/library/postgres:17\.[0-9]+-alpine@sha256:[0-9a-f]{64}", postgres["image"]
+    )
+    assert postgres["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsUser"] >= 10000
+    # Its volume is the stack's, deleted on destroy with a VolumeCleanup.
+    claim = in_cluster.one("kubernetes:core/v1:PersistentVolumeClaim").inputs
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    cleanup = in_cluster.one("pulumi-python:dynamic/volumes:VolumeCleanup").inputs
+    assert cleanup["claims"] == [claim["metadata"]["name"]] and cleanup["namespace"] == "comments"
+
+
+def test_in_cluster_database_url_reaches_the_service_and_keeps_the_password_secret(in_cluster):
+    password = in_cluster.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    env = in_cluster.one(SECRET, "platform-dev-comments-env").inputs["stringData"]
+    parts = urlsplit(secrets.unwrap(env)["DATABASE_URL"])
+    service = in_cluster.one("kubernetes:core/v1:Service", f"{POSTGRES}-service").inputs
+    assert parts.hostname == f"{service['metadata']['name']}.comments.svc"
+    assert (parts.port, parts.path, parts.query) == (5432, "/comments", "sslmode=disable")
+    assert parts.password == password
+    credentials = in_cluster.one(SECRET, f"{POSTGRES}-credentials").inputs["stringData"]
+    assert secrets.SECRET_KEY in credentials
+    for resource in in_cluster.resources:
+        if resource.type not in (SECRET, "random:index/randomPassword:RandomPassword"):
+            assert password not in json.dumps(resource.inputs), resource.name
+
+
+def test_in_cluster_database_admits_only_the_apps_pods(in_cluster):
+    policy = in_cluster.one(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy", f"{POSTGRES}-ingress"
+    ).inputs["spec"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "comments"}}}
+    ]
+    assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
+
+
+def test_in_cluster_database_needs_the_platforms_storage():
+    with pytest.raises(Exception, match=r"apps.comments.database.inCluster needs the platform"):
+        build(spec_with(database=IN_CLUSTER))
+
+
+def test_rds_settings_are_refused_with_in_cluster():
+    with pytest.raises(OptionsError) as raised:
+        DatabaseSpec(in_cluster=True, multi_az=True, final_snapshot=False)
+    assert str(raised.value).splitlines()[1:] == [
+        "  - 'final_snapshot' = false is not valid: expected no value: an RDS setting, unused "
+        "with in_cluster",
+        "  - 'multi_az' = true is not valid: expected no value: an RDS setting, unused with "
+        "in_cluster",
+    ]
+    with pytest.raises(OptionsError, match="'storage_gib' = 5 is not valid: expected at least 20"):
+        DatabaseSpec(storage_gib=5)
 
 
 def test_dashboard_is_provisioned_for_the_grafana_sidecar(comments):

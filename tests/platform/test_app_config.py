@@ -183,7 +183,8 @@ def test_a_second_app_is_only_a_config_entry():
         # database
         (
             comments(database={"storageGib": 5}),
-            "'apps.comments.database.storageGib' = 5 is not valid: expected a whole number from 20",
+            "'apps.comments.database.storageGib' = 5 is not valid: expected at least 20 on RDS "
+            "(inCluster: at least 1)",
         ),
         (
             comments(database={"backupRetentionDays": 0}),

@@ -21,7 +21,7 @@ def project(folder: Path) -> dict:
 
 def test_the_version_is_one_and_the_changelog_describes_it():
     meta = project(PLATFORM)
-    assert meta["version"] == app_platform.__version__ == "0.2.0"
+    assert meta["version"] == app_platform.__version__ == "0.3.0"
     assert (PLATFORM / meta["readme"]).is_file()
     releases = re.findall(r"^## (\S+)", (PLATFORM / "CHANGELOG.md").read_text(), re.M)
     assert releases[0] == meta["version"]

@@ -14,6 +14,7 @@ from app_platform.apps.spec import AppSpec
 from app_platform.contract import PlatformContract
 from app_platform.database import Database
 from app_platform.image import AppImage, AppImageArgs
+from app_platform.in_cluster_database import InClusterDatabase
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class App(pulumi.ComponentResource):
     env and DATABASE_URL), Deployment, Service, HTTPRoute on the shared Gateway at
     `<name>.<domain>`, HorizontalPodAutoscaler (when min < max), PodDisruptionBudget,
     ServiceMonitor, NetworkPolicy (only the Gateway's proxies and Prometheus get in), an optional
-    PostgreSQL `Database`, an `AppImage` when the spec says to build (the Deployment then runs
-    it by digest), and optional dashboard ConfigMap and PrometheusRule.
+    PostgreSQL `Database` on RDS (or `InClusterDatabase` with `database.inCluster`), an
+    `AppImage` when the spec says to build (the Deployment then runs it by digest), and optional
+    dashboard ConfigMap and PrometheusRule.
 
     Gives `url` (`http(s)://<name>.<domain>`), `namespace`, `hostname`, `database` and `image`
     (each None when not owned).
@@ -39,7 +41,7 @@ class App(pulumi.ComponentResource):
     url: pulumi.Output[str]
     hostname: pulumi.Output[str]
     namespace: pulumi.Output[str]
-    database: Database | None
+    database: Database | InClusterDatabase | None
     image: AppImage | None
 
     def __init__(self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None):

@@ -46,6 +46,9 @@ class EdgeArgs:
     # option): the Edge makes and validates its own certificate for *.<domain> there, and
     # points *.<domain> at the NLB.
     hosted_zone_id: str | None = None
+    # The on-demand system nodes the Load Balancer Controller runs on: a second replica on the
+    # same node would only take a pod slot there.
+    system_node_count: int = 2
 
     def __post_init__(self) -> None:
         arn = self.options.certificate_arn

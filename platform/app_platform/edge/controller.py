@@ -241,7 +241,7 @@ class LoadBalancerController:
             # @v3.5.0), and nodes allow one IMDS hop, which its pods cannot reach.
             "region": self._args.region,
             "vpcId": vpc_id,
-            "replicaCount": LBC_REPLICAS,
+            "replicaCount": min(LBC_REPLICAS, self._args.system_node_count),
             "serviceAccount": {
                 "create": True,
                 "name": LBC_SERVICE_ACCOUNT,

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app_platform import config, preflight
 from app_platform_tools import offline
@@ -34,6 +35,31 @@ CLUSTER_AUTOSCALER = {"nodeProvisioner": "clusterAutoscaler"}
 def dev_cluster_autoscaler() -> offline.Recording:
     """The dev stack with `nodeProvisioner: clusterAutoscaler`, run offline."""
     return offline.run(ROOT, "dev", CLUSTER_AUTOSCALER)
+
+
+# The comments database on RDS, as a stack that does not choose `inCluster` has it (the dev
+# stack keeps it in the cluster to cost less).
+RDS_DATABASE = {
+    "instanceClass": "db.t4g.micro",
+    "storageGib": 20,
+    "backupRetentionDays": 7,
+    "deletionProtection": False,
+    "finalSnapshot": False,
+}
+
+
+def with_rds_database() -> dict:
+    """Stack config overrides: the dev stack's apps, the comments database on RDS."""
+    dev_config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    apps = dev_config["app-platform:apps"]
+    apps["comments"]["database"] = RDS_DATABASE
+    return {"apps": apps}
+
+
+@pytest.fixture(scope="session")
+def dev_rds() -> offline.Recording:
+    """The dev stack with the comments database on RDS, run offline."""
+    return offline.run(ROOT, "dev", with_rds_database())
 
 
 @pytest.fixture(scope="session")

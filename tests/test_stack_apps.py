@@ -40,19 +40,36 @@ def test_dev_builds_the_comments_image_and_runs_it_by_digest(dev):
     assert re.fullmatch(r".+@sha256:[0-9a-f]{64}", container["image"])
 
 
-def test_comments_database_lives_in_the_platform_network(dev):
-    db = dev.one("aws:rds/instance:Instance").inputs
-    subnets = dev.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"]
-    assert subnets == dev.outputs["privateSubnetIds"].value
-    rule = dev.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
-    assert rule["referencedSecurityGroupId"] == dev.outputs["nodeSecurityGroupId"].value
+def test_comments_database_on_rds_lives_in_the_platform_network(dev_rds):
+    db = dev_rds.one("aws:rds/instance:Instance").inputs
+    subnets = dev_rds.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"]
+    assert subnets == dev_rds.outputs["privateSubnetIds"].value
+    rule = dev_rds.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
+    assert rule["referencedSecurityGroupId"] == dev_rds.outputs["nodeSecurityGroupId"].value
     assert db["storageEncrypted"] is True and db["backupRetentionPeriod"] == 7
-    # dev is throwaway: no deletion protection and no final snapshot, as its config says.
+    # A throwaway database: no deletion protection and no final snapshot, as configured.
     assert db["deletionProtection"] is False and db["skipFinalSnapshot"] is True
 
 
+def test_the_dev_stack_keeps_the_comments_database_in_the_cluster(dev):
+    """dev's database is the in-cluster one (Pulumi.dev.yaml): no RDS to pay for."""
+    assert dev.of_type("aws:rds/instance:Instance") == []
+    server = dev.one("kubernetes:apps/v1:Deployment", "platform-dev-comments-postgres-server")
+    pod = server.inputs["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"node-pool": "system"}
+    claim = dev.one(
+        "kubernetes:core/v1:PersistentVolumeClaim", "platform-dev-comments-postgres-data"
+    )
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    # The app reaches it through DATABASE_URL in its Secret, waiting for the server.
+    env = dev.one("kubernetes:core/v1:Secret", "platform-dev-comments-env")
+    assert dev.depends_on(env, server)
+
+
 def test_comments_pods_admit_only_the_platforms_proxies_and_prometheus(dev):
-    policy = dev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    policy = dev.one(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "platform-dev-comments-ingress"
+    ).inputs["spec"]
     allowed = {
         peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
         for rule in policy["ingress"]

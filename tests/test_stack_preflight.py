@@ -56,7 +56,8 @@ def test_a_published_image_needs_no_docker(run_stack, no_tools):
         {"apps": {"comments": {**comments, "image": image}}},
         stand_ins=preflight.StandIns(git_origin=offline.OFFLINE_GIT_ORIGIN),
     )
-    deployment = recording.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]
+    deployment = recording.one("kubernetes:apps/v1:Deployment", "platform-dev-comments-deployment")
+    deployment = deployment.inputs["spec"]["template"]
     assert deployment["spec"]["containers"][0]["image"] == image
     assert recording.of_type("docker-build:index:Image") == []
 

@@ -74,18 +74,24 @@ def test_comments_app_renders_the_objects_an_app_needs(recordings):
     kinds = sorted(
         (obj["kind"], obj["metadata"]["name"]) for obj in render.manifests(dev, under=app)
     )
+    # The dev stack's database runs in the cluster (comments-postgres).
     assert kinds == [
         ("ConfigMap", "comments-dashboard"),
         ("Deployment", "comments"),
+        ("Deployment", "comments-postgres"),
         ("HTTPRoute", "comments"),
         ("HTTPRouteFilter", "hide-metrics"),
         ("HorizontalPodAutoscaler", "comments"),
         ("Namespace", "comments"),
         ("NetworkPolicy", "comments"),
+        ("NetworkPolicy", "comments-postgres"),
+        ("PersistentVolumeClaim", "comments-postgres"),
         ("PodDisruptionBudget", "comments"),
         ("PrometheusRule", "comments"),
         ("Secret", "comments-env"),
+        ("Secret", "comments-postgres"),
         ("Service", "comments"),
+        ("Service", "comments-postgres"),
         ("ServiceAccount", "comments"),
         ("ServiceMonitor", "comments"),
     ]

@@ -18,6 +18,8 @@ from tests.conftest import CLUSTER_AUTOSCALER
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMENTS = "apps/comments"
+# Karpenter's default architectures (the dev stack runs arm64 only).
+BOTH = {"architectures": ["amd64", "arm64"]}
 
 
 def build(args: AppImageArgs) -> offline.Recording:
@@ -173,9 +175,9 @@ def test_bad_arguments_are_refused_with_the_field_and_value(args, expected):
 
 
 def test_the_node_architectures_are_karpenters_or_the_spot_groups(parse_config):
-    assert stack.node_architectures(parse_config()) == ("amd64", "arm64")
-    arm_only = parse_config(karpenter={"architectures": ["arm64"]})
-    assert stack.node_architectures(arm_only) == ("arm64",)
+    assert stack.node_architectures(parse_config(karpenter=BOTH)) == ("amd64", "arm64")
+    # The dev stack's workload nodes are Graviton only.
+    assert stack.node_architectures(parse_config()) == ("arm64",)
     assert stack.node_architectures(parse_config(**CLUSTER_AUTOSCALER)) == ("amd64",)
     graviton = parse_config(
         **CLUSTER_AUTOSCALER, spotInstanceTypes=["m7g.large", "m6g.large", "c7g.large"]
@@ -193,9 +195,14 @@ def test_a_graviton_spot_group_gets_the_apps_built_for_arm64(run_stack):
     assert recording.one("docker-build:index:Image").inputs["platforms"] == ["linux/arm64"]
 
 
-def test_karpenter_over_two_architectures_gets_one_multi_arch_image(dev):
-    (built,) = dev.of_type("docker-build:index:Image")
+def test_karpenter_over_two_architectures_gets_one_multi_arch_image(run_stack):
+    (built,) = run_stack({"karpenter": BOTH}).of_type("docker-build:index:Image")
     assert built.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_the_dev_stack_builds_for_its_graviton_nodes_only(dev):
+    (built,) = dev.of_type("docker-build:index:Image")
+    assert built.inputs["platforms"] == ["linux/arm64"]
 
 
 def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything(parse_config):
@@ -203,7 +210,7 @@ def test_a_builder_that_cannot_make_multi_arch_images_is_refused_before_anything
     one = parse_config(karpenter={"architectures": ["amd64"]})
     stack.check_image_builder(dataclasses.replace(one, multi_platform_problem=problem))
     # one architecture: any builder will do; two need one that makes multi-platform images.
-    settings = dataclasses.replace(parse_config(), multi_platform_problem=problem)
+    settings = dataclasses.replace(parse_config(karpenter=BOTH), multi_platform_problem=problem)
     with pytest.raises(config.ConfigError) as raised:
         stack.check_image_builder(settings)
     message = str(raised.value)

@@ -47,7 +47,8 @@ def test_a_spot_pool_and_a_lighter_on_demand_fallback_over_broad_families(dev):
     for resource, capacity in ((spot, "spot"), (on_demand, "on-demand")):
         spec = resource["spec"]
         assert requirement(spec, "karpenter.sh/capacity-type") == ("In", [capacity])
-        assert requirement(spec, "kubernetes.io/arch") == ("In", ["amd64", "arm64"])
+        # The dev stack's choice; the default is amd64 and arm64 (test_the_defaults_...).
+        assert requirement(spec, "kubernetes.io/arch") == ("In", ["arm64"])
         assert requirement(spec, "karpenter.k8s.aws/instance-category") == ("In", ["c", "m", "r"])
         assert requirement(spec, "karpenter.k8s.aws/instance-generation") == ("Gt", ["5"])
         assert spec["template"]["spec"]["nodeClassRef"] == {
@@ -346,9 +347,10 @@ def test_the_defaults_are_a_dev_stacks(parse_config):
     settings = parse_config()
     assert settings.cluster.node_provisioner == "karpenter"
     options = settings.karpenter
-    assert options.architectures == ("amd64", "arm64")
+    assert options.architectures == ("arm64",)
     assert (options.spot.expected_vcpu, options.on_demand.expected_vcpu) == (5, 0)
     defaults = karpenter.KarpenterOptions()
+    assert defaults.architectures == ("amd64", "arm64")
     assert (defaults.spot.expected_vcpu, defaults.on_demand.expected_vcpu) == (4, 0)
 
 
@@ -472,6 +474,11 @@ def system_pods(recording) -> dict[str, int]:
         pods["karpenter"] = values["karpenter"]["replicas"]
     else:
         pods["cluster-autoscaler"] = DEFAULT_REPLICAS["cluster-autoscaler"]
+    # Workloads of the stack's own (an app's in-cluster database) that select the system nodes.
+    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
+        spec = secrets.unwrap(workload.inputs["spec"])
+        if spec["template"]["spec"].get("nodeSelector") == cluster.SYSTEM_NODE_SELECTOR:
+            pods[workload.name] = spec.get("replicas", 1)
     return pods
 
 
@@ -485,6 +492,7 @@ def test_the_dev_system_node_has_a_pod_slot_for_everything_pinned_to_it(stack, r
     pods = system_pods(recording)
     # Nothing pinned is left out of the count (the placement test above names the releases).
     assert {*SYSTEM_RELEASES, PROVISIONER_RELEASE[stack]} <= set(pods)
+    assert pods["platform-dev-comments-postgres-server"] == 1
     assert sum(pods.values()) <= MAX_PODS[instance_type] * nodes - 1, pods
 
 

@@ -53,8 +53,8 @@ def test_prometheus_keeps_data_on_a_gp3_volume_sized_by_config(dev, run_stack):
     assert spec["retention"] == "15d"
     claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
     assert claim["storageClassName"] == "gp3"
-    assert claim["resources"]["requests"]["storage"] == "20Gi"  # Pulumi.dev.yaml's
-    assert spec["retentionSize"] == "17GiB"  # stops before the volume is full
+    assert claim["resources"]["requests"]["storage"] == "10Gi"  # Pulumi.dev.yaml's
+    assert spec["retentionSize"] == "8GiB"  # stops before the volume is full
     changed = kps(run_stack({"prometheusRetention": "30d", "prometheusVolumeSizeGib": 100}))
     spec = changed.inputs["values"]["prometheus"]["prometheusSpec"]
     assert spec["retention"] == "30d"

@@ -46,6 +46,12 @@ def dev_stack() -> offline.Recording:
 
 
 @pytest.fixture(scope="session")
+def dev_rds_stack(dev_rds) -> offline.Recording:
+    """The dev stack with its database on RDS (tests/conftest.py)."""
+    return dev_rds
+
+
+@pytest.fixture(scope="session")
 def dev_policy_config() -> dict[str, dict[str, Any]]:
     return json.loads((POLICY_DIR / "config.dev.json").read_text())
 

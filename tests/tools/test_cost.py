@@ -455,6 +455,20 @@ def dev_plan(dev: offline.Recording) -> dict:
     return plan.to_json(dev, region=plan.stack_region(ROOT, "dev"))
 
 
+# The dev stack's budget: everything deployed, most of the node capacity on spot.
+DEV_BUDGET_USD = 200
+DEV_SPOT_SHARE = 0.70
+
+
+def test_the_dev_stack_costs_at_most_its_budget_with_most_vcpu_on_spot(dev_plan):
+    result = cost.estimate(dev_plan)
+    assert result.total <= DEV_BUDGET_USD, cost.render(result)
+    assert result.spot_share >= DEV_SPOT_SHARE
+    # Everything deployed: the database, monitoring volume, load balancer and NAT are priced.
+    what = {line.resource for line in result.lines}
+    assert {"EKS control plane", "Network Load Balancer", "EBS volumes", "Public IPv4"} <= what
+
+
 def test_the_dev_stack_is_priced_with_nothing_billable_unpriced(dev_plan):
     result = cost.estimate(dev_plan)
     assert result.unpriced == {}
@@ -465,7 +479,8 @@ def test_the_dev_stack_is_priced_with_nothing_billable_unpriced(dev_plan):
     for type_ in (
         "eks:index:Cluster",
         "aws:ec2/instance:Instance",
-        "aws:rds/instance:Instance",
+        # The comments database's volume (dev keeps the database in the cluster).
+        "kubernetes:core/v1:PersistentVolumeClaim",
     ):
         assert any(r["urn"] in priced for r in dev_plan["resources"] if r["type"] == type_)
     assert math.isclose(result.total, sum(line.monthly for line in result.lines))

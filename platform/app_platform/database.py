@@ -153,6 +153,17 @@ class DatabaseArgs:
     client_security_group_id: pulumi.Input[str]
 
 
+def generated_password(name: str, parent: pulumi.Resource) -> random.RandomPassword:
+    """A database's password, generated once and kept in state (a secret)."""
+    return random.RandomPassword(
+        f"{name}-password",
+        length=PASSWORD_LENGTH,
+        special=True,
+        override_special=PASSWORD_SPECIALS,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def sql_identifier(name: str) -> str:
     """A PostgreSQL/RDS identifier for an app name: `my-app` -> `my_app`."""
     identifier = re.sub(r"[^a-z0-9_]", "_", name.lower())
@@ -178,13 +189,7 @@ class Database(pulumi.ComponentResource):
         inputs = {"spec": args.spec.model_dump(mode="json"), "database_name": args.database_name}
         super().__init__("app-platform:database:Database", name, inputs, opts)
         subnets, security_group = self._network(name, args)
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        password = generated_password(name, parent=self)
         self.database_name = args.database_name
         self.username = args.database_name
         self.port = PORT

@@ -9,10 +9,9 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from app_platform.cluster import ON_SYSTEM_NODES
-from app_platform.database import PASSWORD_LENGTH, PASSWORD_SPECIALS, PORT, DatabaseSpec
+from app_platform.database import PORT, DatabaseSpec, generated_password
 from app_platform.volumes import BlockStorage, Claim, owned_claims
 
 # PostgreSQL 17, the RDS pin's major version (database.ENGINE_VERSION), pinned by the digest of
@@ -78,13 +77,7 @@ class InClusterDatabase(pulumi.ComponentResource):
         self.labels = {"app.kubernetes.io/name": self.object_name}
         self.database_name = self.username = args.database_name
         self.port = PORT
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        password = generated_password(name, parent=self)
         secret = self._k8s(
             k8s.core.v1.Secret,
             f"{name}-credentials",

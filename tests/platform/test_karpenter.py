@@ -496,6 +496,64 @@ def test_the_dev_system_node_has_a_pod_slot_for_everything_pinned_to_it(stack, r
     assert sum(pods.values()) <= MAX_PODS[instance_type] * nodes - 1, pods
 
 
+# What the system node must hold besides pod slots: CPU and memory requests, in millicores and
+# MiB. Add-on and DaemonSet defaults where our values set none: CoreDNS (EKS add-on) 100m/70Mi
+# per replica; the EBS CSI controller and node plugins 10m/40Mi (chart 2.55.0 `controller.
+# resources`, `node.resources`); kube-proxy 100m and the VPC CNI 25m (EKS add-ons, CPU only).
+ADDON_REQUESTS = {"coredns": (2 * 100, 2 * 70), "ebs-csi-controller": (2 * 10, 2 * 40)}
+DAEMON_REQUESTS = (100 + 25 + 10, 40)
+# t4g.medium: 2 vCPU, 4 GiB. Allocatable as AL2023's nodeadm computes it: CPU less 6% of the
+# first core and 1% of the second; memory as the kernel reports it (about 3.8 GiB) less
+# 11 MiB per pod slot + 255 MiB for the kubelet, and the 100 MiB eviction threshold.
+ALLOCATABLE = {"t4g.medium": (2000 - 60 - 10, 3800 - (11 * 17 + 255) - 100)}
+
+
+def millicores(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def mebibytes(quantity: str) -> int:
+    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
+
+
+def system_requests(recording) -> dict[str, tuple[int, int]]:
+    """CPU and memory the pods pinned to one system node request, by what runs them."""
+    values = {
+        r.name.removeprefix("platform-dev-"): secrets.unwrap(r.inputs["values"])
+        for r in platform_releases(recording)
+    }
+    kps = values["kube-prometheus-stack"]
+    requests = [
+        ("karpenter", values["karpenter"]["controller"]["resources"], 1),
+        ("load-balancer-controller", values["load-balancer-controller"]["resources"], 1),
+        ("prometheus", kps["prometheus"]["prometheusSpec"]["resources"], 1),
+        ("alertmanager", kps["alertmanager"]["alertmanagerSpec"]["resources"], 1),
+        ("operator", kps["prometheusOperator"]["resources"], 1),
+    ]
+    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
+        pod = secrets.unwrap(workload.inputs["spec"])["template"]["spec"]
+        if pod.get("nodeSelector") == cluster.SYSTEM_NODE_SELECTOR:
+            requests += [(workload.name, c["resources"], 1) for c in pod["containers"]]
+    found = {
+        name: (
+            count * millicores(resources["requests"]["cpu"]),
+            count * mebibytes(resources["requests"]["memory"]),
+        )
+        for name, resources, count in requests
+    }
+    return {**found, **ADDON_REQUESTS, "daemon sets": DAEMON_REQUESTS}
+
+
+def test_the_dev_system_node_has_the_cpu_and_memory_its_pods_request(dev):
+    (group,) = [g for g in dev.of_type("eks:index:ManagedNodeGroup") if "system" in g.name]
+    cpu, memory = ALLOCATABLE[group.inputs["instanceTypes"][0]]
+    requests = system_requests(dev)
+    assert "platform-dev-comments-postgres-server" in requests
+    assert sum(c for c, _ in requests.values()) <= cpu, requests
+    # A quarter of the memory stays free for what requests none (sidecars, exporters).
+    assert sum(m for _, m in requests.values()) <= 0.75 * memory, requests
+
+
 def test_the_policy_fixture_is_read_from_upstream():
     fixture = json.loads(POLICY_FIXTURE.read_text())
     assert fixture["source"]["repo"] == "aws/karpenter-provider-aws"

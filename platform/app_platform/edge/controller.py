@@ -15,6 +15,9 @@ LBC_NAMESPACE = "kube-system"
 LBC_RELEASE = "aws-load-balancer-controller"
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 LBC_REPLICAS = 2
+# The chart requests nothing; on the small system node every pod's share is counted
+# (tests/platform/test_karpenter.py), so the controller says what it needs on a small cluster.
+LBC_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}}
 
 # The IAM policy the AWS Load Balancer Controller documents for v3.5.0
 # (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller @v3.5.0).
@@ -242,6 +245,7 @@ class LoadBalancerController:
             "region": self._args.region,
             "vpcId": vpc_id,
             "replicaCount": min(LBC_REPLICAS, self._args.system_node_count),
+            "resources": LBC_RESOURCES,
             "serviceAccount": {
                 "create": True,
                 "name": LBC_SERVICE_ACCOUNT,

@@ -12,7 +12,7 @@ from app_platform.cluster import (
     service_account_role,
 )
 from app_platform.observability import alerting
-from app_platform.observability.values import NAMESPACE, RELEASE
+from app_platform.observability.values import ALERTMANAGER_RESOURCES, NAMESPACE, RELEASE
 
 # Alertmanager's service account (named here, not left to the chart) for its IRSA role.
 ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE}-alertmanager"
@@ -53,7 +53,7 @@ class Alertmanager:
 
     def _alertmanager_values(self, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
         receivers = self._args.alert_receivers
-        spec: dict[str, Any] = dict(ON_SYSTEM_NODES)
+        spec: dict[str, Any] = {**ON_SYSTEM_NODES, "resources": ALERTMANAGER_RESOURCES}
         if receivers.secret_data():
             spec["secrets"] = [alerting.RECEIVER_SECRET]
         account: dict[str, Any] = {"name": ALERTMANAGER_SERVICE_ACCOUNT}

@@ -26,6 +26,10 @@ ALERTMANAGER_PORT = 9093
 
 RETENTION_SIZE_SHARE = 0.85
 PROMETHEUS_RESOURCES = {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+# The chart requests nothing for these; on the small system node every pod's share is counted
+# (tests/platform/test_karpenter.py), so each says what it needs on a small cluster.
+OPERATOR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}}
+ALERTMANAGER_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}}
 
 # EKS runs the control plane out of reach: no controller manager, scheduler or etcd endpoint
 # to scrape, and its kube-proxy add-on serves metrics on 127.0.0.1:10249 only. The chart's
@@ -53,6 +57,7 @@ class ReleaseValues:
             **self._eks_scrape_values(),
             "prometheusOperator": {
                 **ON_SYSTEM_NODES,
+                "resources": OPERATOR_RESOURCES,
                 "admissionWebhooks": {"patch": ON_SYSTEM_NODES},
             },
             "prometheus": {

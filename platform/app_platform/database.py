@@ -16,7 +16,6 @@ from app_platform.options import (
     OptionsError,
     Problem,
     StrictOptions,
-    validation_context,
     whole_number,
 )
 
@@ -108,20 +107,14 @@ class DatabaseSpec(StrictOptions):
             raise ValueError("expected an RDS instance class such as db.t4g.micro")
         return value
 
-    @classmethod
-    def _key(cls, field: str) -> str:
-        """A field as the user wrote it: its config key from config, its name from code."""
-        config = bool(validation_context().get("config"))
-        return (cls.model_fields[field].alias or field) if config else field
-
     @model_validator(mode="after")
     def _fits_where_it_runs(self) -> Self:
         if self.in_cluster:
             problems = [
                 Problem(
-                    self._key(f),
+                    self.key(f),
                     getattr(self, f),
-                    f"no value: an RDS setting, unused with {self._key('in_cluster')}",
+                    f"no value: an RDS setting, unused with {self.key('in_cluster')}",
                 )
                 for f in RDS_ONLY
                 if f in self.model_fields_set
@@ -129,12 +122,12 @@ class DatabaseSpec(StrictOptions):
         elif self.storage_gib < MIN_STORAGE_GIB:
             accepted = (
                 f"at least {MIN_STORAGE_GIB} on RDS "
-                f"({self._key('in_cluster')}: at least {MIN_VOLUME_GIB})"
+                f"({self.key('in_cluster')}: at least {MIN_VOLUME_GIB})"
             )
-            problems = [Problem(self._key("storage_gib"), self.storage_gib, accepted)]
+            problems = [Problem(self.key("storage_gib"), self.storage_gib, accepted)]
         elif self.max_storage_gib < self.storage_gib:
-            least = f"at least {self._key('storage_gib')} ({self.storage_gib})"
-            problems = [Problem(self._key("max_storage_gib"), self.max_storage_gib, least)]
+            least = f"at least {self.key('storage_gib')} ({self.storage_gib})"
+            problems = [Problem(self.key("max_storage_gib"), self.max_storage_gib, least)]
         else:
             problems = []
         if problems:

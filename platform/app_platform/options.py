@@ -184,6 +184,14 @@ class Options(BaseModel):
         ]
 
     @classmethod
+    def key(cls, name: str) -> str:
+        """Field `name` as the user wrote it: its config key while validating stack config,
+        its field name when built from code (for problems found across fields)."""
+        if validation_context().get("config"):
+            return cls.model_fields[name].alias or name
+        return name
+
+    @classmethod
     def config_keys(cls) -> tuple[str, ...]:
         """The stack config keys this model reads (its fields' aliases)."""
         return tuple(info.alias or name for name, info in cls.model_fields.items())

@@ -27,7 +27,6 @@ from app_platform.options import (
     Problem,
     StringList,
     problems,
-    validation_context,
 )
 
 # The Secret the receivers' secret settings come from, and where the operator mounts it
@@ -194,9 +193,7 @@ def _given(model: type[Options], data: dict[str, Any], name: str) -> bool:
 
 
 def _email_rules(model: type[Options], given: Callable[[str], bool]) -> list[Problem]:
-    def key(name: str) -> str:
-        return model.model_fields[name].alias if validation_context().get("config") else name
-
+    key = model.key
     found = []
     if given("email_to"):
         needed = f"a value: email alerts ('{key('email_to')}') need it"

@@ -10,6 +10,7 @@ from app_platform.cluster.iam import service_account_role
 from app_platform.cluster.nodes import (
     AMI_TYPES,
     CRITICAL_ADDON_TOLERATIONS,
+    CRITICAL_ADDONS_ON_SYSTEM_NODES,
     NODE_POOL_LABEL,
     ON_SYSTEM_NODES,
     SYSTEM_NODE_SELECTOR,
@@ -28,6 +29,7 @@ from app_platform.cluster.options import (
 __all__ = [
     "ADDONS_BEFORE_NODES",
     "AMI_TYPES",
+    "CRITICAL_ADDONS_ON_SYSTEM_NODES",
     "CRITICAL_ADDON_TOLERATIONS",
     "EBS_CSI_ADDON",
     "MIN_SPOT_INSTANCE_TYPES",

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform.cluster.iam import service_trust_policy
-from app_platform.cluster.nodes import CRITICAL_ADDON_TOLERATIONS, SYSTEM_NODE_SELECTOR
+from app_platform.cluster.nodes import CRITICAL_ADDONS_ON_SYSTEM_NODES
 from app_platform.volumes import BlockStorage
 
 if TYPE_CHECKING:
@@ -19,11 +19,6 @@ if TYPE_CHECKING:
 # Add-ons the nodes need before they can become Ready, and those that need Ready nodes to run.
 ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
 ADDONS_AFTER_NODES = ["coredns"]
-# On the system nodes, which neither a spot reclaim nor Karpenter takes away.
-ADDONS_ON_SYSTEM_NODES = {
-    "nodeSelector": SYSTEM_NODE_SELECTOR,
-    "tolerations": CRITICAL_ADDON_TOLERATIONS,
-}
 ADDON_CONFIGURATION = {
     # The VPC CNI enforces NetworkPolicies only when told to (its network policy agent is off
     # by default); without it every app's NetworkPolicy would be silently ignored.
@@ -32,7 +27,7 @@ ADDON_CONFIGURATION = {
     # nodes are the only nodes when CoreDNS is created: its pods would stay Pending, the add-on
     # DEGRADED, and its create would time out with Karpenter (which waits for it) never
     # started. On the system nodes, cluster DNS also survives spot reclaims and consolidation.
-    "coredns": ADDONS_ON_SYSTEM_NODES,
+    "coredns": CRITICAL_ADDONS_ON_SYSTEM_NODES,
 }
 # EBS volumes (Prometheus) go through the CSI driver; its controller gets its AWS permissions
 # through EKS Pod Identity (the agent add-on runs before nodes).
@@ -69,7 +64,7 @@ def ebs_csi_configuration(region: str, cluster_name: str) -> dict:
             "region": region,
             "k8sTagClusterId": cluster_name,
             "extraCreateMetadata": True,
-            **ADDONS_ON_SYSTEM_NODES,
+            **CRITICAL_ADDONS_ON_SYSTEM_NODES,
         },
         "node": {"metadataSources": EBS_CSI_NODE_METADATA_SOURCES},
     }

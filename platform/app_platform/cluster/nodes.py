@@ -61,6 +61,10 @@ CRITICAL_ADDON_TOLERATIONS = [
     *SYSTEM_TOLERATIONS,
     {"key": "CriticalAddonsOnly", "operator": "Exists"},
 ]
+CRITICAL_ADDONS_ON_SYSTEM_NODES = {
+    "nodeSelector": SYSTEM_NODE_SELECTOR,
+    "tolerations": CRITICAL_ADDON_TOLERATIONS,
+}
 
 
 def ami_type(instance_types: tuple[str, ...]) -> str:

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from app_platform import charts
-from app_platform.cluster import CRITICAL_ADDON_TOLERATIONS, SYSTEM_NODE_SELECTOR
+from app_platform.cluster import CRITICAL_ADDONS_ON_SYSTEM_NODES
 from app_platform.karpenter import node_class, node_pools
 from app_platform.karpenter.iam import NAMESPACE, SERVICE_ACCOUNT, Identities
 from app_platform.karpenter.interruption import Interruption
@@ -160,8 +160,7 @@ class Karpenter(Identities, Interruption, pulumi.ComponentResource):
         return {
             "replicas": min(CONTROLLER_REPLICAS, args.system_node_count),
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-            "nodeSelector": SYSTEM_NODE_SELECTOR,
-            "tolerations": CRITICAL_ADDON_TOLERATIONS,
+            **CRITICAL_ADDONS_ON_SYSTEM_NODES,
             # DNS from the VPC resolver, as on the node: the controller reaches AWS and the API
             # server without CoreDNS, so it starts (and launches nodes) whatever CoreDNS does.
             "dnsPolicy": "Default",

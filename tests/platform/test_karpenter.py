@@ -461,12 +461,31 @@ KPS_SYSTEM_PODS = 3
 MAX_PODS = {"t4g.medium": 17, "t3.large": 35}
 
 
-def system_pods(recording) -> dict[str, int]:
-    """Pods one system node must hold, by what runs them, counted from the recorded values."""
-    values = {
+def release_values(recording) -> dict[str, dict]:
+    """The platform releases' values, by release name without the stack's prefix."""
+    return {
         r.name.removeprefix("platform-dev-"): secrets.unwrap(r.inputs["values"])
         for r in platform_releases(recording)
     }
+
+
+def pinned_deployments(recording):
+    """The stack's own Deployments (an app's in-cluster database) that select the system
+    nodes: (name, replicas, pod spec)."""
+    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
+        spec = secrets.unwrap(workload.inputs["spec"])
+        if spec["template"]["spec"].get("nodeSelector") == cluster.SYSTEM_NODE_SELECTOR:
+            yield workload.name, spec.get("replicas", 1), spec["template"]["spec"]
+
+
+def system_group(recording):
+    (group,) = [g for g in recording.of_type("eks:index:ManagedNodeGroup") if "system" in g.name]
+    return group
+
+
+def system_pods(recording) -> dict[str, int]:
+    """Pods one system node must hold, by what runs them, counted from the recorded values."""
+    values = release_values(recording)
     pods = {"daemon sets": DAEMON_PODS, "kube-prometheus-stack": KPS_SYSTEM_PODS}
     pods |= {name: DEFAULT_REPLICAS[name] for name in ("coredns", "ebs-csi-controller")}
     pods["load-balancer-controller"] = values["load-balancer-controller"]["replicaCount"]
@@ -474,11 +493,7 @@ def system_pods(recording) -> dict[str, int]:
         pods["karpenter"] = values["karpenter"]["replicas"]
     else:
         pods["cluster-autoscaler"] = DEFAULT_REPLICAS["cluster-autoscaler"]
-    # Workloads of the stack's own (an app's in-cluster database) that select the system nodes.
-    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
-        spec = secrets.unwrap(workload.inputs["spec"])
-        if spec["template"]["spec"].get("nodeSelector") == cluster.SYSTEM_NODE_SELECTOR:
-            pods[workload.name] = spec.get("replicas", 1)
+    pods |= {name: replicas for name, replicas, _ in pinned_deployments(recording)}
     return pods
 
 
@@ -486,7 +501,7 @@ def system_pods(recording) -> dict[str, int]:
 def test_the_dev_system_node_has_a_pod_slot_for_everything_pinned_to_it(stack, request):
     """One free slot is kept for a rolling update's extra pod."""
     recording = request.getfixturevalue(stack)
-    (group,) = [g for g in recording.of_type("eks:index:ManagedNodeGroup") if "system" in g.name]
+    group = system_group(recording)
     (instance_type,) = group.inputs["instanceTypes"]
     nodes = group.inputs["scalingConfig"]["desiredSize"]
     pods = system_pods(recording)
@@ -518,22 +533,18 @@ def mebibytes(quantity: str) -> int:
 
 def system_requests(recording) -> dict[str, tuple[int, int]]:
     """CPU and memory the pods pinned to one system node request, by what runs them."""
-    values = {
-        r.name.removeprefix("platform-dev-"): secrets.unwrap(r.inputs["values"])
-        for r in platform_releases(recording)
-    }
+    values = release_values(recording)
+    karpenter, lbc = values["karpenter"], values["load-balancer-controller"]
     kps = values["kube-prometheus-stack"]
     requests = [
-        ("karpenter", values["karpenter"]["controller"]["resources"], 1),
-        ("load-balancer-controller", values["load-balancer-controller"]["resources"], 1),
+        ("karpenter", karpenter["controller"]["resources"], karpenter["replicas"]),
+        ("load-balancer-controller", lbc["resources"], lbc["replicaCount"]),
         ("prometheus", kps["prometheus"]["prometheusSpec"]["resources"], 1),
         ("alertmanager", kps["alertmanager"]["alertmanagerSpec"]["resources"], 1),
         ("operator", kps["prometheusOperator"]["resources"], 1),
     ]
-    for workload in recording.of_type("kubernetes:apps/v1:Deployment"):
-        pod = secrets.unwrap(workload.inputs["spec"])["template"]["spec"]
-        if pod.get("nodeSelector") == cluster.SYSTEM_NODE_SELECTOR:
-            requests += [(workload.name, c["resources"], 1) for c in pod["containers"]]
+    for name, replicas, pod in pinned_deployments(recording):
+        requests += [(name, c["resources"], replicas) for c in pod["containers"]]
     found = {
         name: (
             count * millicores(resources["requests"]["cpu"]),
@@ -545,8 +556,7 @@ def system_requests(recording) -> dict[str, tuple[int, int]]:
 
 
 def test_the_dev_system_node_has_the_cpu_and_memory_its_pods_request(dev):
-    (group,) = [g for g in dev.of_type("eks:index:ManagedNodeGroup") if "system" in g.name]
-    cpu, memory = ALLOCATABLE[group.inputs["instanceTypes"][0]]
+    cpu, memory = ALLOCATABLE[system_group(dev).inputs["instanceTypes"][0]]
     requests = system_requests(dev)
     assert "platform-dev-comments-postgres-server" in requests
     assert sum(c for c, _ in requests.values()) <= cpu, requests

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from . import metrics
 from .settings import Settings
 from .storage import (
+    BatchedStorage,
     NotStoredError,
     Page,
     RolledBackError,
-    Storage,
     StorageUnavailableError,
     keyed_answer,
 )
@@ -172,7 +172,7 @@ async def _keep_session(conn: Any) -> None:
     and it cost a round trip and a transaction per batch."""
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(BatchedStorage):
     backend = "postgres"
 
     def __init__(self, settings: Settings) -> None:

@@ -72,6 +72,7 @@ class Settings:
     write_queue_max: int = 1000
     idempotency_window: int = 86400
     sqlite_synchronous: str = "NORMAL"
+    list_cache_mb: int = 16
     metrics_dir: str = ""
 
     @property
@@ -105,6 +106,7 @@ class Settings:
             "write_queue_max": self.write_queue_max,
             "idempotency_window": self.idempotency_window,
             "sqlite_synchronous": self.sqlite_synchronous,
+            "list_cache_mb": self.list_cache_mb,
         }
 
     @classmethod
@@ -148,6 +150,7 @@ class Settings:
             "sqlite_synchronous": get(
                 "SQLITE_SYNCHRONOUS", _choice(SQLITE_SYNC_MODES, str.upper), "NORMAL"
             ),
+            "list_cache_mb": get("LIST_CACHE_MB", _int_in(0, 4096), 16),
             "metrics_dir": get("PROMETHEUS_MULTIPROC_DIR", str, ""),
         }
         if errors:

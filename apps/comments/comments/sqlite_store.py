@@ -3,22 +3,34 @@
 Every query runs off the event loop: writes on a writer thread, reads on a reader thread,
 each with its own connection. A batch of reads costs one hop to the reader thread, and SQLite
 builds each list's JSON itself in one statement, so the thread takes the GIL back once per
-list rather than once per row.
+list rather than once per row. Whole lists are then kept in the worker's ListCache, which
+every commit on this host invalidates through the shared SlotVersions (list_cache.py): a
+current list is answered on the event loop without a hop.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from pathlib import Path
 
 import orjson
 
+from . import metrics
+from .list_cache import MISS, ListCache, SlotVersions
 from .settings import Settings
-from .storage import NotStoredError, Page, RolledBackError, Storage, keyed_answer
+from .sqlite_thread import SQLiteThread
+from .storage import (
+    MAX_READ_BATCH,
+    MAX_WRITE_BATCH,
+    NotStoredError,
+    Page,
+    Storage,
+    keyed_answer,
+)
 from .validation import NewComment
 
 SQLITE_MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -81,7 +93,7 @@ SQLITE_GET_KEY = "SELECT digest, content_id FROM idempotency_keys WHERE key = ?"
 SQLITE_INSERT_ONE = "INSERT INTO comments (content_id, email, comment) VALUES (?, ?, ?)"
 SQLITE_PURGE_KEYS = "DELETE FROM idempotency_keys WHERE created_at < ?"
 
-T = TypeVar("T")
+log = logging.getLogger("comments.storage")
 
 
 def sqlite_connect(settings: Settings) -> sqlite3.Connection:
@@ -98,6 +110,11 @@ def sqlite_connect(settings: Settings) -> sqlite3.Connection:
     # also fsyncs every commit, for power-loss durability (see README.md).
     conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
     return conn
+
+
+def list_versions_path(settings: Settings) -> Path:
+    """The workers' shared SlotVersions, next to the database they describe."""
+    return settings.data_dir / "comments.list-versions"
 
 
 def migrate_sqlite(settings: Settings) -> list[int]:
@@ -152,44 +169,74 @@ class SQLiteStorage(Storage):
     backend = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
-        # One writer (SQLite has one at a time anyway) and one reader run per worker.
-        super().__init__(settings, write_concurrency=1, read_concurrency=1)
-        self._connections: dict[str, sqlite3.Connection] = {}
-        self._threads = {
-            role: ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{role}")
-            for role in ("reader", "writer")
-        }
-
-    async def _on(self, role: str, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run work(connection) on the role's thread; every SQLite error stored nothing."""
-
-        def run() -> T:
-            conn = self._connections.get(role)
-            if conn is None:
-                conn = self._connections[role] = sqlite_connect(self.settings)
-            return work(conn)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._threads[role], run)
-        except sqlite3.Error as exc:
-            # A statement or transaction that failed was rolled back as a whole.
-            raise RolledBackError(f"sqlite {role} failed: {exc}") from exc
+        super().__init__(settings)
+        # One writer (SQLite has one at a time anyway) and one reader per worker.
+        connect = functools.partial(sqlite_connect, settings)
+        self._writer = SQLiteThread("writer", connect, MAX_WRITE_BATCH)
+        self._reader = SQLiteThread("reader", connect, MAX_READ_BATCH)
+        self._versions: SlotVersions | None = None
+        self._cache: ListCache | None = None
 
     async def _open(self) -> None:
+        try:
+            self._versions = SlotVersions(list_versions_path(self.settings))
+        except OSError as exc:
+            raise NotStoredError(f"cannot open the list versions file: {exc}") from exc
+        if self.settings.list_cache_mb:
+            self._cache = ListCache(self._versions, self.settings.list_cache_mb << 20)
+        self._writer.start()
+        self._reader.start()
         await self.ping()
 
     async def _close(self) -> None:
-        for role, pool in self._threads.items():
-            conn = self._connections.pop(role, None)
-            if conn is not None:
-                await asyncio.get_running_loop().run_in_executor(pool, conn.close)
-            pool.shutdown(wait=True)
+        await self._writer.stop()  # runs the writes still queued first
+        await self._reader.stop()
+        self._cache = None
+        if self._versions is not None:
+            self._versions.close()
 
-    async def _write_batch(self, comments: Sequence[NewComment]) -> None:
+    @property
+    def pending_writes(self) -> int:
+        return self._writer.pending
+
+    async def _add(self, comment: NewComment) -> None:
+        await self._writer.submit(self._insert_group, comment)
+
+    def _insert_group(
+        self, conn: sqlite3.Connection, comments: list[NewComment]
+    ) -> list[sqlite3.Error | None]:
+        """On the writer thread: the comments queued together, in one transaction. Rows a
+        constraint refused are retried one by one, so they do not fail the others; an
+        operational error (locked, disk) would fail them alone too."""
+        try:
+            self._insert(conn, comments)
+            return [None] * len(comments)
+        except sqlite3.OperationalError as exc:
+            return [exc] * len(comments)
+        except sqlite3.Error as exc:
+            if len(comments) == 1:
+                return [exc]
+            log.warning("batch write failed, retrying one by one", extra={"error": str(exc)})
+        results: list[sqlite3.Error | None] = []
+        for comment in comments:
+            try:
+                self._insert(conn, [comment])
+                results.append(None)
+            except sqlite3.Error as exc:
+                results.append(exc)
+        return results
+
+    def _insert(self, conn: sqlite3.Connection, comments: Sequence[NewComment]) -> None:
         # One statement is one (autocommit) transaction and a single sqlite3_step call: the
         # writer thread gives up and retakes the GIL once per batch, not once per row.
         rows = orjson.dumps([list(comment) for comment in comments])
-        await self._on("writer", lambda conn: conn.execute(SQLITE_INSERT_MANY, (rows,)))
+        row_id = conn.execute(SQLITE_INSERT_MANY, (rows,)).lastrowid
+        self._mark([comment.content_id for comment in comments], row_id)
+
+    def _mark(self, content_ids: Sequence[str], row_id: int | None) -> None:
+        """After a commit, before its answer: lists of these ids are no longer current."""
+        assert self._versions is not None and row_id is not None
+        self._versions.mark(content_ids, row_id)
 
     async def _add_keyed(self, comment: NewComment, key: str, digest: str) -> str:
         now = time.time()
@@ -199,8 +246,9 @@ class SQLiteStorage(Storage):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 claim = (key, digest, comment.content_id, now, cutoff)
+                row_id = None
                 if conn.execute(SQLITE_CLAIM_KEY, claim).fetchone() is not None:
-                    conn.execute(SQLITE_INSERT_ONE, tuple(comment))
+                    row_id = conn.execute(SQLITE_INSERT_ONE, tuple(comment)).lastrowid
                     first = None
                 else:
                     first = conn.execute(SQLITE_GET_KEY, (key,)).fetchone()
@@ -209,23 +257,41 @@ class SQLiteStorage(Storage):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            if row_id is not None:
+                self._mark([comment.content_id], row_id)
             return first
 
-        first = await self._on("writer", write)
+        first = await self._writer.call(write)
         return keyed_answer(comment.content_id, key, digest, first)
 
     async def _purge_keys(self, before: float) -> None:
-        await self._on("writer", lambda conn: conn.execute(SQLITE_PURGE_KEYS, (before,)))
+        await self._writer.call(lambda conn: conn.execute(SQLITE_PURGE_KEYS, (before,)))
 
-    async def _read_lists(self, content_ids: list[str]) -> list[bytes | None]:
-        def read(conn: sqlite3.Connection) -> list[bytes | None]:
-            bodies: list[bytes | None] = []
-            for content_id in content_ids:
-                body, count = conn.execute(SQLITE_LIST, (content_id,)).fetchone()
-                bodies.append(body if count else None)
-            return bodies
+    async def list_json(self, content_id: str) -> bytes | None:
+        if self._cache is None:
+            return (await self._reader.submit(self._read_lists, content_id))[2]
+        body = self._cache.get(content_id)
+        if body is not MISS:
+            metrics.LIST_CACHE_HITS.inc()
+            return body  # type: ignore[return-value]
+        version, read_at, body = await self._reader.submit(self._read_lists, content_id)
+        self._cache.put(content_id, version, read_at, body)  # on the loop: not thread-safe
+        return body
 
-        return await self._on("reader", read)
+    def _read_lists(
+        self, conn: sqlite3.Connection, content_ids: list[str]
+    ) -> list[tuple[int, float, bytes | None]]:
+        """On the reader thread: each list with the slot version seen before any query, so
+        a commit marked later invalidates it, and the time of the read."""
+        versions = self._versions
+        assert versions is not None
+        seen = {cid: versions.version(versions.slot(cid)) for cid in dict.fromkeys(content_ids)}
+        read_at = time.monotonic()
+        bodies: dict[str, bytes | None] = {}
+        for content_id in seen:
+            body, count = conn.execute(SQLITE_LIST, (content_id,)).fetchone()
+            bodies[content_id] = body if count else None
+        return [(seen[cid], read_at, bodies[cid]) for cid in content_ids]
 
     async def page(self, content_id: str, after: int, limit: int) -> Page:
         def read(conn: sqlite3.Connection) -> Page:
@@ -234,9 +300,9 @@ class SQLiteStorage(Storage):
             ).fetchone()
             return Page(body, last, bool(more), bool(exists))
 
-        return await self._on("reader", read)
+        return await self._reader.call(read)
 
     async def ping(self) -> None:
-        await self._on(
-            "reader", lambda conn: conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        await self._reader.call(
+            lambda conn: conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
         )

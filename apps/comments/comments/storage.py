@@ -2,10 +2,12 @@
 
 Design notes:
 
-* Writes go through a per-process group-commit queue (Batcher): every comment that arrives
-  while a commit is running is written by the next commit, in one transaction. A request is
-  acknowledged only after its transaction committed. The queue is bounded: when it is full a
-  write is refused at once (503) instead of waiting without limit.
+* Writes go through a per-process group-commit queue: every comment that arrives while a
+  commit is running is written by the next commit, in one transaction. PostgreSQL's queue
+  is a Batcher on the event loop (BatchedStorage); SQLite's is its writer thread's own
+  queue (sqlite_thread.py). A request is acknowledged only after its transaction
+  committed. The queue is bounded: when it is full a write is refused at once (503)
+  instead of waiting without limit.
 * A failed write is reported as one of two errors: NotStoredError when the database surely
   stored nothing (RolledBackError when it ran the batch and rolled it back: then its
   comments are retried one by one, so one bad comment does not fail the others), or
@@ -15,7 +17,8 @@ Design notes:
 * Whole-list reads are batched the same way: concurrent reads share one query, which starts
   after each of them arrived, so a read still sees every write acknowledged before it, from
   any process or pod. The database builds the JSON list itself, so no row becomes a Python
-  object and nothing is serialised on the event loop.
+  object and nothing is serialised on the event loop. On SQLite each worker also keeps the
+  lists it read while no commit on the host touched them (list_cache.py).
 * Comments are listed in id order. Ids are assigned under a lock held until commit (SQLite's
   single writer lock; a per-content_id advisory lock in PostgreSQL), so the ids of one
   content_id become visible in increasing order and a pagination cursor never skips a
@@ -104,12 +107,10 @@ class Batcher(Generic[Item, Result]):
         run: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
         concurrency: int,
         max_batch: int,
-        max_pending: int | None = None,
     ) -> None:
         self._run = run
         self._concurrency = concurrency
         self._max_batch = max_batch
-        self._max_pending = max_pending
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._active = 0  # runs in progress; changed only between awaits, so no lock needed
         self._tasks: set[asyncio.Task[None]] = set()  # strong refs until done
@@ -119,8 +120,6 @@ class Batcher(Generic[Item, Result]):
         return len(self._queue)
 
     async def submit(self, item: Item) -> Result:
-        if self._max_pending is not None and len(self._queue) >= self._max_pending:
-            raise OverloadedError("write queue full")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._active < self._concurrency:
@@ -159,18 +158,12 @@ class Batcher(Generic[Item, Result]):
 
 class Storage:
     """What the HTTP layer needs from a database. Subclasses implement the _underscored
-    primitives; batching, splitting failed batches and key purging live here."""
+    primitives and queue their own work; the write bound and key purging live here."""
 
     backend = "none"
 
-    def __init__(self, settings: Settings, write_concurrency: int, read_concurrency: int) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._writes: Batcher[NewComment, None] = Batcher(
-            self._write_group, write_concurrency, MAX_WRITE_BATCH, settings.write_queue_max
-        )
-        self._reads: Batcher[str, bytes | None] = Batcher(
-            self._read_group, read_concurrency, MAX_READ_BATCH
-        )
         self._purger: asyncio.Task[None] | None = None
 
     async def add(self, comment: NewComment, key: str | None = None) -> str:
@@ -178,16 +171,94 @@ class Storage:
 
         With a key, a retry of the same comment within the window stores nothing new and
         returns the first answer; another comment under the same key is KeyReusedError."""
-        if key is None:
-            await self._writes.submit(comment)
-            return comment.content_id
-        if self._writes.pending >= self.settings.write_queue_max:
+        if self.pending_writes >= self.settings.write_queue_max:
             raise OverloadedError("write queue full")
+        if key is None:
+            await self._add(comment)
+            return comment.content_id
         return await self._add_keyed(comment, key, comment_digest(comment))
+
+    async def start(self) -> None:
+        await self._open()
+        self._purger = asyncio.create_task(self._purge_keys_forever())
+
+    async def close(self) -> None:
+        """Write what is queued, then close the database (used at shutdown)."""
+        if self._purger is not None:
+            self._purger.cancel()
+        await self._close()
+
+    async def _purge_keys_forever(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_PURGE_SECONDS)
+            try:
+                await self._purge_keys(time.time() - self.settings.idempotency_window)
+            except StorageUnavailableError as exc:
+                log.warning("idempotency key purge failed", extra={"error": str(exc)})
+
+    # Backend primitives -----------------------------------------------------------------
+
+    @property
+    def pending_writes(self) -> int:
+        """Writes waiting for their commit in this worker."""
+        raise NotImplementedError
+
+    async def _add(self, comment: NewComment) -> None:
+        """Store one comment, grouped with the others that wait for a commit."""
+        raise NotImplementedError
+
+    async def _add_keyed(self, comment: NewComment, key: str, digest: str) -> str:
+        raise NotImplementedError
 
     async def list_json(self, content_id: str) -> bytes | None:
         """All comments of content_id as a JSON array, oldest first; None if it has none."""
+        raise NotImplementedError
+
+    async def page(self, content_id: str, after: int, limit: int) -> Page:
+        """Up to limit comments of content_id with id > after, oldest first."""
+        raise NotImplementedError
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailableError unless the database answers a trivial query."""
+        raise NotImplementedError
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        """Write what is queued, then close the connections."""
+        raise NotImplementedError
+
+    async def _purge_keys(self, before: float) -> None:
+        raise NotImplementedError
+
+
+class BatchedStorage(Storage):
+    """A Storage on an asyncio driver: batches run as tasks on the event loop (Batcher)."""
+
+    def __init__(self, settings: Settings, write_concurrency: int, read_concurrency: int) -> None:
+        super().__init__(settings)
+        self._writes: Batcher[NewComment, None] = Batcher(
+            self._write_group, write_concurrency, MAX_WRITE_BATCH
+        )
+        self._reads: Batcher[str, bytes | None] = Batcher(
+            self._read_group, read_concurrency, MAX_READ_BATCH
+        )
+
+    @property
+    def pending_writes(self) -> int:
+        return self._writes.pending
+
+    async def _add(self, comment: NewComment) -> None:
+        await self._writes.submit(comment)
+
+    async def list_json(self, content_id: str) -> bytes | None:
         return await self._reads.submit(content_id)
+
+    async def close(self) -> None:
+        await self._writes.drain()
+        await self._reads.drain()
+        await super().close()
 
     async def _write_group(self, comments: list[NewComment]) -> list[BaseException | None]:
         try:
@@ -211,53 +282,11 @@ class Storage:
         bodies = dict(zip(unique, await self._read_lists(unique), strict=True))
         return [bodies[content_id] for content_id in content_ids]
 
-    async def start(self) -> None:
-        await self._open()
-        self._purger = asyncio.create_task(self._purge_keys_forever())
-
-    async def close(self) -> None:
-        """Flush queued writes, then close the database (used at shutdown)."""
-        if self._purger is not None:
-            self._purger.cancel()
-        await self._writes.drain()
-        await self._reads.drain()
-        await self._close()
-
-    async def _purge_keys_forever(self) -> None:
-        while True:
-            await asyncio.sleep(KEY_PURGE_SECONDS)
-            try:
-                await self._purge_keys(time.time() - self.settings.idempotency_window)
-            except StorageUnavailableError as exc:
-                log.warning("idempotency key purge failed", extra={"error": str(exc)})
-
-    # Backend primitives -----------------------------------------------------------------
-
-    async def _open(self) -> None:
-        raise NotImplementedError
-
-    async def _close(self) -> None:
-        raise NotImplementedError
-
     async def _write_batch(self, comments: Sequence[NewComment]) -> None:
         """Write comments in one transaction, in order (NotStoredError if rolled back)."""
         raise NotImplementedError
 
-    async def _add_keyed(self, comment: NewComment, key: str, digest: str) -> str:
-        raise NotImplementedError
-
     async def _read_lists(self, content_ids: list[str]) -> list[bytes | None]:
-        raise NotImplementedError
-
-    async def _purge_keys(self, before: float) -> None:
-        raise NotImplementedError
-
-    async def page(self, content_id: str, after: int, limit: int) -> Page:
-        """Up to limit comments of content_id with id > after, oldest first."""
-        raise NotImplementedError
-
-    async def ping(self) -> None:
-        """Raise StorageUnavailableError unless the database answers a trivial query."""
         raise NotImplementedError
 
 

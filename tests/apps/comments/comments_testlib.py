@@ -14,6 +14,7 @@ import itertools
 import json as jsonlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -346,6 +347,20 @@ class Backend:
         base.update({k: str(v) for k, v in env.items()})
         log = Path(tempfile.mkstemp(dir=self.tmp, prefix="server-", suffix=".log")[1])
         return Server(env=base, log_path=log)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Value of one sample in Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{")[0] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', sample))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return 0.0
 
 
 def unique_id(prefix: str = "c") -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -21,23 +20,10 @@ from comments_testlib import (
     Backend,
     Server,
     free_port,
+    metric,
     request,
     unique_id,
 )
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """Value of one sample in Prometheus text format (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        sample, _, value = line.rpartition(" ")
-        if sample.split("{")[0] != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', sample))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(value)
-    return 0.0
 
 
 def test_liveness_and_readiness(shared_server: Server) -> None:

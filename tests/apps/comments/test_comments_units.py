@@ -1,23 +1,29 @@
-"""Unit tests of the pieces that need no server: group commit, settings, validation."""
+"""Unit tests of the pieces that need no server: group commit, settings, validation, the
+list cache."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import pytest
-from comments.logs import AccessLog
+from comments.list_cache import ENTRY_OVERHEAD, MAX_AGE_SECONDS, MISS, ListCache, SlotVersions
+from comments.logs import AccessLog, utc_timestamp
 from comments.settings import Settings, SettingsError, redact_url
+from comments.sqlite_store import SQLiteStorage
 from comments.storage import (
+    BatchedStorage,
     Batcher,
     NotStoredError,
     OverloadedError,
     RolledBackError,
     Storage,
     StorageUnavailableError,
+    migrate,
 )
 from comments.validation import NewComment, normalise_content_id, parse_new_comment
 
@@ -85,40 +91,19 @@ def test_batcher_groups_concurrent_writes_and_propagates_errors() -> None:
     assert batches[0] == 10  # all ten queued before the first flush ran: one transaction
 
 
-def test_a_full_write_queue_refuses_at_once() -> None:
-    async def main() -> list[object]:
-        gate = asyncio.Event()
-
-        async def slow(batch: list[NewComment]) -> list[None]:
-            await gate.wait()
-            return [None] * len(batch)
-
-        batcher = Batcher(slow, 1, max_batch=2, max_pending=3)
-        # the first run takes 2, then 3 wait in the queue; the 6th is refused
-        tasks = [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
-        await asyncio.sleep(0)
-        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
-        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
-        tasks += [asyncio.ensure_future(batcher.submit(NewComment("c", "a@b.co", "x")))]
-        await asyncio.sleep(0)
-        with pytest.raises(OverloadedError):
-            await batcher.submit(NewComment("c", "a@b.co", "refused"))
-        gate.set()
-        return await asyncio.gather(*tasks)
-
-    assert run(main()) == [None] * 4
-
-
-class FlakyStorage(Storage):
+class FlakyStorage(BatchedStorage):
     """A Storage whose batches fail when they hold a comment 'bad'."""
 
-    def __init__(self, error: type[Exception]) -> None:
-        super().__init__(Settings(), write_concurrency=1, read_concurrency=1)
+    def __init__(self, error: type[Exception], settings: Settings | None = None) -> None:
+        super().__init__(settings or Settings(), write_concurrency=1, read_concurrency=1)
         self.error = error
         self.written: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     async def _write_batch(self, comments: Sequence[NewComment]) -> None:
         await asyncio.sleep(0.01)
+        await self.gate.wait()
         if any(c.comment == "bad" for c in comments):
             raise self.error("no")
         self.written.extend(c.comment for c in comments)
@@ -138,6 +123,30 @@ def test_a_rolled_back_batch_does_not_fail_the_comments_that_succeed_alone() -> 
     assert results[:2] + results[3:] == ["c", "c", "c"]  # each answered with its content_id
     assert isinstance(results[2], RolledBackError)
     assert sorted(storage.written) == ["a", "b", "c"]
+
+
+def test_a_full_write_queue_refuses_at_once() -> None:
+    storage = FlakyStorage(RolledBackError, Settings(write_queue_max=3))
+
+    async def main() -> list[object]:
+        storage.gate.clear()
+        # the first run takes 1, then 3 wait in the queue: the 5th comment is refused
+        first = [asyncio.ensure_future(storage.add(NewComment("c", "a@b.co", "1")))]
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.ensure_future(storage.add(NewComment("c", "a@b.co", str(n))))
+            for n in range(2, 5)
+        ]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError):
+            await storage.add(NewComment("c", "a@b.co", "refused"))
+        with pytest.raises(OverloadedError):  # a keyed write too
+            await storage.add(NewComment("c", "a@b.co", "refused"), key="k")
+        storage.gate.set()
+        return await asyncio.gather(*first, *waiting)
+
+    assert run(main()) == ["c"] * 4
+    assert sorted(storage.written) == ["1", "2", "3", "4"]
 
 
 def test_a_batch_of_unknown_outcome_is_not_retried() -> None:
@@ -294,3 +303,81 @@ def test_access_lines_written_in_one_loop_turn_arrive_whole_and_complete(tmp_pat
         os.close(fd)
     lines = out.read_bytes().splitlines()
     assert [orjson.loads(line)["path"] for line in lines] == [f"/p/{n}" for n in range(count)]
+
+
+def test_every_process_hashes_a_content_id_to_the_same_slot() -> None:
+    # Pinned by value: Python's own hash() of a str differs from process to process.
+    assert [SlotVersions.slot(c) for c in ("abc", "42", "é")] == [16834, 45192, 36158]
+
+
+def test_a_cached_list_stays_current_until_a_commit_marks_its_slot(tmp_path: Path) -> None:
+    path = tmp_path / "versions"
+    mine, theirs = SlotVersions(path), SlotVersions(path)  # two mappings, as two workers
+    cache = ListCache(mine, max_bytes=1 << 20)
+    version = mine.version(SlotVersions.slot("a"))
+    cache.put("a", version, time.monotonic(), b'[{"comment":"1"}]')
+    cache.put("b", mine.version(SlotVersions.slot("b")), time.monotonic(), None)
+    assert cache.get("a") == b'[{"comment":"1"}]'
+    assert cache.get("b") is None  # "no comments" is cached too
+
+    theirs.mark(["a", "a"], 7)  # another worker committed row 7 for "a"
+    assert cache.get("a") is MISS
+    assert cache.get("b") is None
+    assert cache.get("never-read") is MISS
+    mine.close()
+    theirs.close()
+
+
+def test_cached_lists_expire_and_are_bounded_in_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = SlotVersions(tmp_path / "versions")
+    cache = ListCache(versions, max_bytes=4 * (ENTRY_OVERHEAD + 1000))
+    for name in "abcde":
+        cache.put(name, 0, time.monotonic(), b"x" * 1000)
+    assert cache.get("a") is MISS  # the least recently used went first
+    assert cache.size <= 4 * (ENTRY_OVERHEAD + 1000)
+    cache.put("huge", 0, time.monotonic(), b"x" * 2000)  # over a quarter: not kept
+    assert cache.get("huge") is MISS and cache.get("e") == b"x" * 1000
+
+    later = time.monotonic() + MAX_AGE_SECONDS + 1
+    monkeypatch.setattr("comments.list_cache.time.monotonic", lambda: later)
+    assert cache.get("e") is MISS
+    versions.close()
+
+
+def test_sqlite_lists_are_cached_and_see_another_workers_writes(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    migrate(settings)
+
+    async def scenario() -> None:
+        reader, writer = SQLiteStorage(settings), SQLiteStorage(settings)
+        await reader.start()
+        await writer.start()
+        try:
+            assert await reader.list_json("c") is None
+            await writer.add(NewComment("c", "a@b.co", "plain"))
+            assert orjson.loads(await reader.list_json("c")) == [
+                {"email": "a@b.co", "comment": "plain"}
+            ]
+            assert reader._cache is not None and reader._cache.get("c") is not MISS
+            await writer.add(NewComment("c", "a@b.co", "keyed"), key="k1")
+            listed = orjson.loads(await reader.list_json("c"))
+            assert [c["comment"] for c in listed] == ["plain", "keyed"]
+            await writer.add(NewComment("c", "a@b.co", "keyed"), key="k1")  # a retry
+            assert reader._cache.get("c") is not MISS  # stored nothing, so marked nothing
+        finally:
+            await reader.close()
+            await writer.close()
+
+    run(scenario())
+
+
+def test_log_timestamps_are_utc_with_milliseconds_across_second_boundaries() -> None:
+    stamps = [utc_timestamp(t) for t in (1700000000.999, 1700000001.0, 1700000001.25, 0.5)]
+    assert stamps == [
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.000Z",
+        "2023-11-14T22:13:21.250Z",
+        "1970-01-01T00:00:00.500Z",
+    ]

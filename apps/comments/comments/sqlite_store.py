@@ -10,12 +10,17 @@ current list is answered on the event loop without a hop.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import os
 import sqlite3
+import struct
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -25,10 +30,11 @@ from .settings import Settings
 from .sqlite_thread import SQLiteThread
 from .storage import (
     MAX_READ_BATCH,
-    MAX_WRITE_BATCH,
     NotStoredError,
     Page,
+    RolledBackError,
     Storage,
+    StorageUnavailableError,
     keyed_answer,
 )
 from .validation import NewComment
@@ -165,15 +171,162 @@ def _retry_busy(action: Callable[[], object], timeout: float) -> None:
             time.sleep(0.05)
 
 
+_LENGTH = struct.Struct(">I")
+
+
+def frame(message: Any) -> bytes:
+    body = orjson.dumps(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+def unframe(buffer: bytearray) -> Iterator[Any]:
+    """The complete messages at the start of buffer, removed from it."""
+    start = 0
+    while len(buffer) - start >= 4:
+        (length,) = _LENGTH.unpack_from(buffer, start)
+        if len(buffer) - start - 4 < length:
+            break
+        yield orjson.loads(buffer[start + 4 : start + 4 + length])
+        start += 4 + length
+    del buffer[:start]
+
+
+class WriterProcess:
+    """The worker's end of its writer process (sqlite_writer.py), started again if it exits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pipe: _WriterPipe | None = None
+        self._starting = asyncio.Lock()
+
+    @property
+    def pending(self) -> int:
+        return self._pipe.pending if self._pipe is not None else 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._pipe.pid if self._pipe is not None and not self._pipe.gone else None
+
+    async def send(self, *request: Any) -> Any:
+        """The writer's answer to one request (see sqlite_writer.py for the messages)."""
+        if self._pipe is None or self._pipe.gone:
+            await self.start()
+        assert self._pipe is not None
+        return await self._pipe.send(list(request))
+
+    async def start(self) -> None:
+        async with self._starting:
+            if self._pipe is not None and not self._pipe.gone:
+                return
+            # The worker's settings; not its metrics directory: the writer records none.
+            env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+            env.update(
+                DATA_DIR=str(self._settings.data_dir),
+                DB_TIMEOUT=str(self._settings.db_timeout),
+                SQLITE_SYNCHRONOUS=self._settings.sqlite_synchronous,
+                LOG_LEVEL=self._settings.log_level,
+            )
+            root = str(Path(__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+            pipe = _WriterPipe()
+            await asyncio.get_running_loop().subprocess_exec(
+                lambda: pipe,
+                sys.executable,
+                "-m",
+                "comments.sqlite_writer",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,
+                env=env,
+            )
+            self._pipe = pipe
+
+    async def stop(self) -> None:
+        """Let the writer answer what it was sent, then wait for it to exit."""
+        if self._pipe is not None:
+            await self._pipe.close()
+
+
+class _WriterPipe(asyncio.SubprocessProtocol):
+    """One writer process: requests on its stdin, answers on its stdout."""
+
+    def __init__(self) -> None:
+        self.gone = False  # its stdout ended: it exited
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next = 0
+        self._buffer = bytearray()
+        self._ended = asyncio.get_running_loop().create_future()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pid(self) -> int | None:
+        return self._transport.get_pid() if self._transport is not None else None
+
+    def send(self, request: list[Any]) -> asyncio.Future[Any]:
+        assert self._stdin is not None
+        self._next += 1
+        future = asyncio.get_running_loop().create_future()
+        self._pending[self._next] = future
+        self._stdin.write(frame([self._next, *request]))
+        return future
+
+    async def close(self) -> None:
+        if self._stdin is not None and not self.gone:
+            self._stdin.close()  # the writer answers what it read, then exits
+        await self._ended
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._stdin = self._transport.get_pipe_transport(0)  # type: ignore[union-attr,assignment]
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._buffer += data
+        for answers in unframe(self._buffer):
+            for n, ok, value in answers:
+                future = self._pending.pop(n)
+                if future.done():  # its request was cancelled (client gone)
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(RolledBackError(f"sqlite writer failed: {value}"))
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd != 1:
+            return
+        # Its stdout ended, so every answer it wrote has arrived. What is still pending was
+        # sent, so perhaps committed: the outcome is unknown.
+        self.gone = True
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(StorageUnavailableError("the sqlite writer exited"))
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    def process_exited(self) -> None:
+        assert self._transport is not None
+        code = self._transport.get_returncode()
+        if code:
+            log.error("sqlite writer exited", extra={"exit_code": code})
+        self._transport.close()
+
+
 class SQLiteStorage(Storage):
     backend = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         # One writer (SQLite has one at a time anyway) and one reader per worker.
-        connect = functools.partial(sqlite_connect, settings)
-        self._writer = SQLiteThread("writer", connect, MAX_WRITE_BATCH)
-        self._reader = SQLiteThread("reader", connect, MAX_READ_BATCH)
+        self._writer = WriterProcess(settings)
+        self._reader = SQLiteThread(
+            "reader", functools.partial(sqlite_connect, settings), MAX_READ_BATCH
+        )
         self._versions: SlotVersions | None = None
         self._cache: ListCache | None = None
 
@@ -184,9 +337,9 @@ class SQLiteStorage(Storage):
             raise NotStoredError(f"cannot open the list versions file: {exc}") from exc
         if self.settings.list_cache_mb:
             self._cache = ListCache(self._versions, self.settings.list_cache_mb << 20)
-        self._writer.start()
         self._reader.start()
         await self.ping()
+        await self._writer.start()
 
     async def _close(self) -> None:
         await self._writer.stop()  # runs the writes still queued first
@@ -200,72 +353,16 @@ class SQLiteStorage(Storage):
         return self._writer.pending
 
     async def _add(self, comment: NewComment) -> None:
-        await self._writer.submit(self._insert_group, comment)
-
-    def _insert_group(
-        self, conn: sqlite3.Connection, comments: list[NewComment]
-    ) -> list[sqlite3.Error | None]:
-        """On the writer thread: the comments queued together, in one transaction. Rows a
-        constraint refused are retried one by one, so they do not fail the others; an
-        operational error (locked, disk) would fail them alone too."""
-        try:
-            self._insert(conn, comments)
-            return [None] * len(comments)
-        except sqlite3.OperationalError as exc:
-            return [exc] * len(comments)
-        except sqlite3.Error as exc:
-            if len(comments) == 1:
-                return [exc]
-            log.warning("batch write failed, retrying one by one", extra={"error": str(exc)})
-        results: list[sqlite3.Error | None] = []
-        for comment in comments:
-            try:
-                self._insert(conn, [comment])
-                results.append(None)
-            except sqlite3.Error as exc:
-                results.append(exc)
-        return results
-
-    def _insert(self, conn: sqlite3.Connection, comments: Sequence[NewComment]) -> None:
-        # One statement is one (autocommit) transaction and a single sqlite3_step call: the
-        # writer thread gives up and retakes the GIL once per batch, not once per row.
-        rows = orjson.dumps([list(comment) for comment in comments])
-        row_id = conn.execute(SQLITE_INSERT_MANY, (rows,)).lastrowid
-        self._mark([comment.content_id for comment in comments], row_id)
-
-    def _mark(self, content_ids: Sequence[str], row_id: int | None) -> None:
-        """After a commit, before its answer: lists of these ids are no longer current."""
-        assert self._versions is not None and row_id is not None
-        self._versions.mark(content_ids, row_id)
+        await self._writer.send("add", *comment)
 
     async def _add_keyed(self, comment: NewComment, key: str, digest: str) -> str:
         now = time.time()
         cutoff = now - self.settings.idempotency_window
-
-        def write(conn: sqlite3.Connection) -> tuple[str, str] | None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                claim = (key, digest, comment.content_id, now, cutoff)
-                row_id = None
-                if conn.execute(SQLITE_CLAIM_KEY, claim).fetchone() is not None:
-                    row_id = conn.execute(SQLITE_INSERT_ONE, tuple(comment)).lastrowid
-                    first = None
-                else:
-                    first = conn.execute(SQLITE_GET_KEY, (key,)).fetchone()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            if row_id is not None:
-                self._mark([comment.content_id], row_id)
-            return first
-
-        first = await self._writer.call(write)
+        first = await self._writer.send("keyed", *comment, key, digest, now, cutoff)
         return keyed_answer(comment.content_id, key, digest, first)
 
     async def _purge_keys(self, before: float) -> None:
-        await self._writer.call(lambda conn: conn.execute(SQLITE_PURGE_KEYS, (before,)))
+        await self._writer.send("purge", before)
 
     async def list_json(self, content_id: str) -> bytes | None:
         if self._cache is None:

@@ -1,13 +1,13 @@
-"""A thread that owns one SQLite connection and runs the event loop's jobs in arrival order.
+"""A thread that owns one SQLite connection and runs the event loop's jobs in arrival order
+(the reader of each worker; its writer is a process, sqlite_writer.py).
 
 sqlite3 blocks, so its calls run off the event loop. An executor answers a request three
 loop turns after its call returned (the executor's future is copied into an asyncio future,
 which wakes the task that ran the batch, which wakes each request), and the next batch is
-handed over a turn after that. Under load a turn lasts a few milliseconds, and those turns
-were most of a write's latency (BENCHMARKS.md, 2026-12-08, later). Here a request puts its
-job on a queue the thread waits on; the thread takes everything queued, runs it, and one
-callback answers every job it ran: the request resumes one turn later. Jobs queued while
-the thread is busy are run together, so group commit needs no timer.
+handed over a turn after that; under load a turn lasts a few milliseconds. Here a request
+puts its job on a queue the thread waits on; the thread takes everything queued, runs it,
+and one callback answers every job it ran: the request resumes a turn later. Jobs queued
+while the thread is busy run together, so concurrent list reads share one batch.
 """
 
 from __future__ import annotations

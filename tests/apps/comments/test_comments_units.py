@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from comments.list_cache import ENTRY_OVERHEAD, MAX_AGE_SECONDS, MISS, ListCache, SlotVersions
 from comments.logs import AccessLog, utc_timestamp
 from comments.settings import Settings, SettingsError, redact_url
-from comments.sqlite_store import SQLiteStorage
+from comments.sqlite_store import SQLiteStorage, frame, unframe
 from comments.storage import (
     BatchedStorage,
     Batcher,
@@ -381,3 +382,44 @@ def test_log_timestamps_are_utc_with_milliseconds_across_second_boundaries() -> 
         "2023-11-14T22:13:21.250Z",
         "1970-01-01T00:00:00.500Z",
     ]
+
+
+def test_writer_messages_survive_any_split_of_the_pipe() -> None:
+    messages = [[1, "add", "c", "a@b.co", "x" * 300], [2, "purge", 1.5], [[3, True, None]]]
+    stream = b"".join(frame(m) for m in messages)
+    for cut in range(len(stream) + 1):
+        buffer, received = bytearray(), []
+        for part in (stream[:cut], stream[cut:]):
+            buffer += part
+            received += unframe(buffer)
+        assert received == messages and buffer == b""
+
+
+def test_a_writer_that_dies_fails_its_pending_writes_and_is_started_again(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    migrate(settings)
+
+    async def scenario() -> None:
+        storage = SQLiteStorage(settings)
+        await storage.start()
+        try:
+            await storage.add(NewComment("c", "a@b.co", "before"))
+            pid = storage._writer.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)  # it cannot answer ...
+            pending = asyncio.ensure_future(storage.add(NewComment("c", "a@b.co", "lost?")))
+            await asyncio.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)  # ... and dies with the write sent
+            with pytest.raises(StorageUnavailableError) as unknown:
+                await pending
+            assert not isinstance(unknown.value, NotStoredError)  # perhaps stored
+            await storage.add(NewComment("c", "a@b.co", "after"))  # a new writer
+            assert storage._writer.pid not in (None, pid)
+            listed = [c["comment"] for c in orjson.loads(await storage.list_json("c"))]
+            assert listed == ["before", "after"]
+        finally:
+            await storage.close()
+
+    run(scenario())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import secrets
 import time
 import zlib
 from collections import OrderedDict
@@ -55,8 +56,11 @@ class SlotVersions:
     def version(self, slot: int) -> int:
         return self._slots[slot]
 
-    def mark(self, content_ids: Iterable[str], value: int) -> None:
-        """Record a commit: `value` is its last inserted row id."""
+    def mark(self, content_ids: Iterable[str], row_id: int | None = None) -> None:
+        """Record a commit: `row_id` is its last inserted row. Without one (a keyed retry
+        answered from its key, whose first commit may have died before its mark) a random
+        value with the top bit set, which no row id has and no other mark repeats."""
+        value = row_id if row_id is not None else secrets.randbits(63) | 1 << 63
         for slot in {self.slot(content_id) for content_id in content_ids}:
             self._slots[slot] = value
 

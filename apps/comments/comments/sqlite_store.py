@@ -1,7 +1,8 @@
 """SQLite in WAL mode, shared by all worker processes of one host through the file.
 
-Every query runs off the event loop: writes on a writer thread, reads on a reader thread,
-each with its own connection. A batch of reads costs one hop to the reader thread, and SQLite
+Every query runs off the event loop: writes in the worker's writer process (sqlite_writer.py,
+driven by WriterProcess here), reads on a reader thread (sqlite_thread.py), each with its own
+connection. A batch of reads costs one hop to the reader thread, and SQLite
 builds each list's JSON itself in one statement, so the thread takes the GIL back once per
 list rather than once per row. Whole lists are then kept in the worker's ListCache, which
 every commit on this host invalidates through the shared SlotVersions (list_cache.py): a

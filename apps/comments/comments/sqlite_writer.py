@@ -48,6 +48,7 @@ from .sqlite_store import (
 
 log = logging.getLogger("comments.storage")
 
+
 class Writer:
     """Runs one batch of requests in the writer process."""
 
@@ -113,8 +114,9 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if row_id is not None:
-            self.versions.mark([content_id], row_id)
+        # A retry marks too: the answer it gets says the comment is stored, and the first
+        # call's writer may have died between its commit and its mark.
+        self.versions.mark([content_id], row_id)
         return first
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -102,6 +102,8 @@ SQLITE_PURGE_KEYS = "DELETE FROM idempotency_keys WHERE created_at < ?"
 
 log = logging.getLogger("comments.storage")
 
+T = TypeVar("T")
+
 
 def sqlite_connect(settings: Settings) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), waiting for locks up to
@@ -133,7 +135,7 @@ def migrate_sqlite(settings: Settings) -> list[int]:
     applied: list[int] = []
     try:
         # Persistent in the file; taking it needs a short exclusive lock, retried if busy.
-        _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"), settings.db_timeout)
+        retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"), settings.db_timeout)
         conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -160,16 +162,17 @@ def migrate_sqlite(settings: Settings) -> list[int]:
     return applied
 
 
-def _retry_busy(action: Callable[[], object], timeout: float) -> None:
+def retry_busy(action: Callable[[], T], timeout: float, pause: float = 0.05) -> T:
+    """action() again every `pause` seconds while SQLite says the database is locked, for up
+    to `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            action()
-            return
+            return action()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.05)
+            time.sleep(pause)
 
 
 _LENGTH = struct.Struct(">I")

@@ -27,7 +27,8 @@ import os
 import signal
 import sqlite3
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -42,11 +43,20 @@ from .sqlite_store import (
     SQLITE_PURGE_KEYS,
     frame,
     list_versions_path,
+    retry_busy,
     sqlite_connect,
     unframe,
 )
 
 log = logging.getLogger("comments.storage")
+
+# SQLite's own busy handler sleeps 1, 2, 5, 10 ms ... while another worker's writer holds
+# the lock, which commits in a tenth of a millisecond; in a process of its own the writer
+# can afford to look again this often instead (post p99 0.84 of the busy handler's, side
+# by side: BENCHMARKS.md, 2026-12-08, later).
+LOCK_POLL_SECONDS = 0.0001
+
+T = TypeVar("T")
 
 
 class Writer:
@@ -54,7 +64,12 @@ class Writer:
 
     def __init__(self, settings: Settings) -> None:
         self.conn = sqlite_connect(settings)
+        self.conn.execute("PRAGMA busy_timeout = 0")  # retry_busy waits instead
+        self.timeout = settings.db_timeout
         self.versions = SlotVersions(list_versions_path(settings))
+
+    def _when_unlocked(self, action: Callable[[], T]) -> T:
+        return retry_busy(action, self.timeout, LOCK_POLL_SECONDS)
 
     def run(self, requests: list[list[Any]]) -> list[list[Any]]:
         adds = [r for r in requests if r[1] == "add"]
@@ -85,7 +100,9 @@ class Writer:
     def _insert(self, adds: list[list[Any]]) -> None:
         # One statement is one (autocommit) transaction.
         rows = orjson.dumps([r[2:5] for r in adds])
-        row_id = self.conn.execute(SQLITE_INSERT_MANY, (rows,)).lastrowid
+        row_id = self._when_unlocked(
+            lambda: self.conn.execute(SQLITE_INSERT_MANY, (rows,)).lastrowid
+        )
         assert row_id is not None
         self.versions.mark([r[2] for r in adds], row_id)  # after the commit, before the answer
 
@@ -93,7 +110,7 @@ class Writer:
         try:
             if request[1] == "keyed":
                 return [request[0], True, self._keyed(*request[2:])]
-            self.conn.execute(SQLITE_PURGE_KEYS, (request[2],))
+            self._when_unlocked(lambda: self.conn.execute(SQLITE_PURGE_KEYS, (request[2],)))
             return [request[0], True, None]
         except sqlite3.Error as exc:
             return [request[0], False, str(exc)]
@@ -101,7 +118,7 @@ class Writer:
     def _keyed(self, *args: Any) -> tuple[str, str] | None:
         content_id, email, comment, key, digest, now, cutoff = args
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._when_unlocked(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             row_id = None
             first = None

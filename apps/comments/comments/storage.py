@@ -6,8 +6,8 @@ Design notes:
   commit is running is written by the next commit, in one transaction. PostgreSQL's queue
   is a Batcher on the event loop (BatchedStorage); SQLite's is the pipe to the worker's
   writer process (sqlite_writer.py). A request is acknowledged only after its
-  transaction committed. The queue is bounded: when it is full a write is refused at once (503)
-  instead of waiting without limit.
+  transaction committed. The queue is bounded: when it is full a write is refused at once
+  (503) instead of waiting without limit.
 * A failed write is reported as one of two errors: NotStoredError when the database surely
   stored nothing (RolledBackError when it ran the batch and rolled it back: then its
   comments are retried one by one, so one bad comment does not fail the others), or

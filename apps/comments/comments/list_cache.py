@@ -79,19 +79,17 @@ class ListCache:
         self._versions = versions
         self._max_bytes = max_bytes
         self._size = 0
-        # content_id -> (slot version when its read began, time of that read, JSON or None)
-        self._entries: OrderedDict[str, tuple[int, float, bytes | None]] = OrderedDict()
+        # content_id -> (its slot, the slot's version when its read began, time of that read,
+        # JSON or None); the slot is hashed once, when the list is kept, not on every hit
+        self._entries: OrderedDict[str, tuple[int, int, float, bytes | None]] = OrderedDict()
 
     def get(self, content_id: str) -> bytes | object | None:
         """The cached list, or MISS unless it is still current."""
         entry = self._entries.get(content_id)
         if entry is None:
             return MISS
-        version, read_at, body = entry
-        if (
-            version != self._versions.version(SlotVersions.slot(content_id))
-            or time.monotonic() - read_at > MAX_AGE_SECONDS
-        ):
+        slot, version, read_at, body = entry
+        if version != self._versions.version(slot) or time.monotonic() - read_at > MAX_AGE_SECONDS:
             self._drop(content_id)
             return MISS
         self._entries.move_to_end(content_id)
@@ -105,13 +103,13 @@ class ListCache:
             return
         while self._entries and self._size + cost > self._max_bytes:
             self._drop(next(iter(self._entries)))
-        self._entries[content_id] = (version, read_at, body)
+        self._entries[content_id] = (SlotVersions.slot(content_id), version, read_at, body)
         self._size += cost
 
     def _drop(self, content_id: str) -> None:
         entry = self._entries.pop(content_id, None)
         if entry is not None:
-            self._size -= _cost(entry[2])
+            self._size -= _cost(entry[3])
 
     @property
     def size(self) -> int:

@@ -369,14 +369,14 @@ class SQLiteStorage(Storage):
         await self._writer.send("purge", before)
 
     async def list_json(self, content_id: str) -> bytes | None:
-        if self._cache is None:
-            return (await self._reader.submit(self._read_lists, content_id))[2]
-        body = self._cache.get(content_id)
-        if body is not MISS:
-            metrics.LIST_CACHE_HITS.inc()
-            return body  # type: ignore[return-value]
+        if self._cache is not None:
+            cached = self._cache.get(content_id)
+            if cached is not MISS:
+                metrics.LIST_CACHE_HITS.inc()
+                return cached  # type: ignore[return-value]
         version, read_at, body = await self._reader.submit(self._read_lists, content_id)
-        self._cache.put(content_id, version, read_at, body)  # on the loop: not thread-safe
+        if self._cache is not None:  # filled on the loop: the cache is not thread-safe
+            self._cache.put(content_id, version, read_at, body)
         return body
 
     def _read_lists(

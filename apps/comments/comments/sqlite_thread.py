@@ -46,7 +46,6 @@ class SQLiteThread:
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._serve, name=f"sqlite-{role}", daemon=True)
-        self.pending = 0  # jobs submitted and not answered yet; changed on the loop only
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -57,7 +56,6 @@ class SQLiteThread:
         one call. The future holds the item's result."""
         assert self._loop is not None, "start() first"
         future = self._loop.create_future()
-        self.pending += 1
         self._jobs.put((run, item, future))
         return future
 
@@ -101,7 +99,6 @@ class SQLiteThread:
             conn.close()
 
     def _answer(self, jobs: list[Job], results: list[Any]) -> None:
-        self.pending -= len(jobs)
         for (_, _, future), result in zip(jobs, results, strict=True):
             if future.done():  # its request was cancelled (client gone)
                 continue

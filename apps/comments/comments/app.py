@@ -154,7 +154,7 @@ class CommentsApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        metrics.IN_PROGRESS.inc()
+        metrics.request_started()
         method: str = scope["method"]
         path: str = scope["path"]
         route = "unmatched"
@@ -207,8 +207,7 @@ class CommentsApp:
 
     def _finish(self, scope: Scope, route: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        metrics.IN_PROGRESS.dec()
-        metrics.observe(scope["method"], route, status, elapsed)
+        metrics.request_finished(scope["method"], route, status, elapsed)
         if self._access_log is not None:
             client = scope.get("client")
             self._access_log.write(
@@ -278,7 +277,7 @@ class CommentsApp:
         comment = parse_new_comment(body)
         assert self.storage is not None
         content_id = await self.storage.add(comment, key)
-        metrics.COMMENTS_CREATED.inc()
+        metrics.comment_created()
         message = f"comment created and associated with content_id {content_id}"
         return json_response(200, Created("SUCCESS", message))
 

@@ -372,7 +372,7 @@ class SQLiteStorage(Storage):
         if self._cache is not None:
             cached = self._cache.get(content_id)
             if cached is not MISS:
-                metrics.LIST_CACHE_HITS.inc()
+                metrics.list_cache_hit()
                 return cached  # type: ignore[return-value]
         version, read_at, body = await self._reader.submit(self._read_lists, content_id)
         if self._cache is not None:  # filled on the loop: the cache is not thread-safe

@@ -65,16 +65,28 @@ def test_metrics_sum_all_workers(backend: Backend, started: list[Server]) -> Non
         assert server.get("/api/comment/list/nope-" + cid).status == 404
     server.post(json={"email": "x"})  # 422
 
-    reply = server.get("/metrics")
+    route = "/api/comment/new"
+    list_route = "/api/comment/list/{content_id}"
+    expected = [
+        ("comments_created_total", {}, 200),
+        ("comments_http_requests_total", {"route": route, "status": "200"}, 200),
+        ("comments_http_requests_total", {"route": route, "status": "422"}, 1),
+        ("comments_http_requests_total", {"route": list_route, "status": "404"}, 3),
+    ]
+
+    def counted(text: str) -> list[tuple[str, dict[str, str], float]]:
+        return [(name, labels, metric(text, name, **labels)) for name, labels, _ in expected]
+
+    deadline = time.monotonic() + 10
+    while True:  # a worker writes its totals at the start of the loop pass after its responses
+        reply = server.get("/metrics")
+        text = reply.body.decode()
+        if counted(text) == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/plain")
-    text = reply.body.decode()
-    assert metric(text, "comments_created_total") == 200
-    route = "/api/comment/new"
-    assert metric(text, "comments_http_requests_total", route=route, status="200") == 200
-    assert metric(text, "comments_http_requests_total", route=route, status="422") == 1
-    list_route = "/api/comment/list/{content_id}"
-    assert metric(text, "comments_http_requests_total", route=list_route, status="404") == 3
+    assert counted(text) == expected
     assert metric(text, "comments_http_request_duration_seconds_count", route=route) == 201
     assert metric(text, "comments_http_request_duration_seconds_bucket", route=route, le="+Inf")
     assert cid not in text  # route templates, not raw paths: bounded label cardinality

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from comments import metrics
 from comments.list_cache import ENTRY_OVERHEAD, MAX_AGE_SECONDS, MISS, ListCache, SlotVersions
 from comments.logs import AccessLog, utc_timestamp
 from comments.settings import Settings, SettingsError, redact_url
@@ -27,6 +28,7 @@ from comments.storage import (
     migrate,
 )
 from comments.validation import NewComment, normalise_content_id, parse_new_comment
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 
 def run(coro):
@@ -427,3 +429,33 @@ def test_a_writer_that_dies_fails_its_pending_writes_and_is_started_again(
             await storage.close()
 
     run(scenario())
+
+
+def test_request_metrics_are_written_once_per_loop_pass_as_observe_would() -> None:
+    durations = [0.0001, 0.0005, 0.0007, 0.001, 0.003, 0.01, 0.2, 4.9, 7.0]
+    reference = Histogram("reference", "", buckets=metrics._BOUNDS, registry=CollectorRegistry())
+    route = f"/units/{time.monotonic_ns()}"  # labels no other test writes
+    labels = {"method": "GET", "route": route}
+
+    def latency(suffix: str, **extra: str) -> float | None:
+        name = "comments_http_request_duration_seconds" + suffix
+        return REGISTRY.get_sample_value(name, {**labels, **extra})
+
+    async def serve() -> None:
+        for seconds in durations:
+            metrics.request_started()
+            metrics.request_finished("GET", route, 200, seconds)
+            reference.observe(seconds)
+        assert latency("_count") is None  # nothing written during the pass
+        await asyncio.sleep(0)  # the next pass
+
+    run(serve())
+    buckets = [s for s in reference.collect()[0].samples if s.name.endswith("_bucket")]
+    assert len(buckets) == len(metrics._BOUNDS)
+    for bucket in buckets:
+        le = bucket.labels["le"]
+        assert latency("_bucket", le=le) == bucket.value, le
+    assert latency("_count") == len(durations)
+    assert latency("_sum") == pytest.approx(sum(durations))
+    requests = {**labels, "status": "200"}
+    assert REGISTRY.get_sample_value("comments_http_requests_total", requests) == len(durations)

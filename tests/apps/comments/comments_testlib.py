@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,25 +90,28 @@ def request(
 
 @dataclass
 class Server:
-    """A `python -m comments` process in its own session (so the whole tree can be killed)."""
+    """A `python -m comments` process in its own session (so the whole tree can be killed).
+    Its output goes to a pipe, as in a container, copied to log_path as it arrives."""
 
     env: dict[str, str]
     log_path: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _copier: threading.Thread | None = None
 
     def start(self, wait: bool = True) -> Server:
         self.port = int(self.env["PORT"])
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "comments"],
-                cwd=APP_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "comments"],
+            cwd=APP_DIR,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._copier = threading.Thread(target=self._copy_output, args=(self.proc.stdout,))
+        self._copier.start()
         if wait:
             self.wait_ready()
         return self
@@ -131,6 +135,11 @@ class Server:
 
     def post(self, path: str = "/api/comment/new", **kw: Any) -> Reply:
         return request(self.port, "POST", path, **kw)
+
+    def _copy_output(self, out: Any) -> None:
+        with out, open(self.log_path, "ab", buffering=0) as log:
+            while chunk := out.read1(1 << 16):
+                log.write(chunk)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -157,17 +166,20 @@ class Server:
         self._reap_group()
 
     def _reap_group(self) -> None:
-        """Make sure no worker of this server outlives the test."""
+        """Make sure no worker of this server outlives the test, and its output is copied."""
         assert self.proc is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 os.killpg(self.proc.pid, 0)
             except ProcessLookupError:
-                return
+                break
             time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self._copier is not None:
+            self._copier.join(10)  # the pipe ends when the last process holding it exits
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import pytest
-from comments import metrics
+from comments import logs, metrics
 from comments.list_cache import ENTRY_OVERHEAD, MAX_AGE_SECONDS, MISS, ListCache, SlotVersions
 from comments.logs import AccessLog, utc_timestamp
 from comments.settings import Settings, SettingsError, redact_url
@@ -306,6 +307,74 @@ def test_access_lines_written_in_one_loop_turn_arrive_whole_and_complete(tmp_pat
         os.close(fd)
     lines = out.read_bytes().splitlines()
     assert [orjson.loads(line)["path"] for line in lines] == [f"/p/{n}" for n in range(count)]
+
+
+def write_lines(access: AccessLog, name: str, count: int) -> None:
+    """count access lines of varying length, flushed as they would be every few loop turns."""
+    for n in range(count):
+        access.write({"method": "GET", "path": f"/{name}/{n}", "pad": "x" * (n % 300)})
+        if n % 97 == 0:
+            access.flush()
+    access.flush()
+
+
+def read_lines(fd: int) -> list[dict]:
+    data = b""
+    while chunk := os.read(fd, 1 << 16):
+        data += chunk
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+def test_access_lines_of_workers_sharing_a_pipe_arrive_whole_in_order(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    count = 3000  # about 1 MB each: far more than the pipe holds while nobody reads
+
+    def worker(name: str) -> None:
+        async def serve() -> None:
+            access = AccessLog(write_end)  # each opens the pipe for itself, as workers do
+            write_lines(access, name, count)
+            access.close()
+
+        run(serve())
+
+    workers = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for thread in workers:
+        thread.start()
+    time.sleep(0.2)  # the pipe fills up: writers must wait without blocking their loops
+    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
+    received: list[dict] = []
+    reader.start()
+    for thread in workers:
+        thread.join(30)
+    os.close(write_end)
+    reader.join(30)
+    os.close(read_end)
+    for name in ("a", "b"):
+        paths = [line["path"] for line in received if line["path"].startswith(f"/{name}/")]
+        assert paths == [f"/{name}/{n}" for n in range(count)]
+
+
+def test_a_pipe_nobody_reads_never_blocks_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "MAX_PENDING_CHUNKS", 5)
+    read_end, write_end = os.pipe()
+
+    async def serve() -> AccessLog:
+        access = AccessLog(write_end)
+        write_lines(access, "p", 5000)  # about 2 MB: the pipe takes 64 KiB
+        await asyncio.sleep(0.01)
+        return access
+
+    access = run(serve())  # returns: the loop was never blocked
+    os.close(write_end)
+    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
+    received: list[dict] = []
+    reader.start()
+    access.close()  # writes the 5 chunks it kept once the pipe is read again
+    reader.join(30)
+    paths = [line["path"] for line in received]
+    assert len(paths) > 100
+    assert paths == [f"/p/{n}" for n in range(len(paths))]  # the newest lines were dropped
+    assert len(b"".join(orjson.dumps(line) + b"\n" for line in received)) < (64 + 6 * 4) << 10
 
 
 def test_every_process_hashes_a_content_id_to_the_same_slot() -> None:

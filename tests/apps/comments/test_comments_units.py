@@ -357,24 +357,26 @@ def test_access_lines_of_workers_sharing_a_pipe_arrive_whole_in_order(tmp_path: 
 def test_a_pipe_nobody_reads_never_blocks_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logs, "MAX_PENDING_CHUNKS", 5)
     read_end, write_end = os.pipe()
+    access = AccessLog(write_end)
 
-    async def serve() -> AccessLog:
-        access = AccessLog(write_end)
-        write_lines(access, "p", 5000)  # about 2 MB: the pipe takes 64 KiB
-        await asyncio.sleep(0.01)
-        return access
+    async def serve(name: str, count: int) -> None:
+        write_lines(access, name, count)
+        await asyncio.sleep(0.05)
 
-    access = run(serve())  # returns: the loop was never blocked
-    os.close(write_end)
-    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
+    run(serve("p", 5000))  # about 2 MB, the pipe takes 64 KiB: returns, the loop never waited
     received: list[dict] = []
+    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
     reader.start()
-    access.close()  # writes the 5 chunks it kept once the pipe is read again
+    run(serve("q", 10))  # once stdout is read again, new lines get through
+    access.close()
+    os.close(write_end)
     reader.join(30)
     paths = [line["path"] for line in received]
-    assert len(paths) > 100
-    assert paths == [f"/p/{n}" for n in range(len(paths))]  # the newest lines were dropped
-    assert len(b"".join(orjson.dumps(line) + b"\n" for line in received)) < (64 + 6 * 4) << 10
+    kept = [int(p[3:]) for p in paths if p.startswith("/p/")]
+    assert kept[:50] == list(range(50)) and kept == sorted(kept)  # whole, in order
+    assert paths[len(kept) :] == [f"/q/{n}" for n in range(10)]
+    kept_bytes = sum(len(orjson.dumps(line)) + 1 for line in received[: len(kept)])
+    assert kept_bytes <= (64 + 6 * 4) << 10  # the pipe, the chunk being written, 5 pending
 
 
 def test_every_process_hashes_a_content_id_to_the_same_slot() -> None:

@@ -110,7 +110,9 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._copier = threading.Thread(target=self._copy_output, args=(self.proc.stdout,))
+        self._copier = threading.Thread(
+            target=self._copy_output, args=(self.proc.stdout,), daemon=True
+        )
         self._copier.start()
         if wait:
             self.wait_ready()

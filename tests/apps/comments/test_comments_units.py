@@ -331,7 +331,7 @@ def test_access_lines_of_workers_sharing_a_pipe_arrive_whole_in_order(tmp_path: 
 
     def worker(name: str) -> None:
         async def serve() -> None:
-            access = AccessLog(write_end)  # each opens the pipe for itself, as workers do
+            access = AccessLog(write_end)  # two workers sharing one stdout pipe
             write_lines(access, name, count)
             access.close()
 

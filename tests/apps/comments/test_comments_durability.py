@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import orjson
-from comments_testlib import Backend, PostgresServer, Server, request, unique_id
+from comments_testlib import Backend, PostgresServer, Server, metric, request, unique_id
 
 
 def post_in_threads(
@@ -134,10 +134,7 @@ def wait_for_log(server: Server, text: str, count: int, timeout: float = 30) -> 
 
 def in_progress(server: Server) -> float:
     text = server.get("/metrics").body.decode()
-    for line in text.splitlines():
-        if line.startswith("comments_http_requests_in_progress "):
-            return float(line.split()[1])
-    return 0.0
+    return metric(text, "comments_http_requests_in_progress")
 
 
 def test_sigterm_lets_an_in_flight_request_finish(backend: Backend, started: list[Server]) -> None:

@@ -318,11 +318,19 @@ def write_lines(access: AccessLog, name: str, count: int) -> None:
     access.flush()
 
 
-def read_lines(fd: int) -> list[dict]:
-    data = b""
-    while chunk := os.read(fd, 1 << 16):
-        data += chunk
-    return [orjson.loads(line) for line in data.splitlines()]
+def start_reading(fd: int) -> tuple[threading.Thread, list[dict]]:
+    """A thread reading fd to its end, and the list it fills with the lines it read."""
+    received: list[dict] = []
+
+    def read() -> None:
+        data = b""
+        while chunk := os.read(fd, 1 << 16):
+            data += chunk
+        received.extend(orjson.loads(line) for line in data.splitlines())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader, received
 
 
 def test_access_lines_of_workers_sharing_a_pipe_arrive_whole_in_order(tmp_path: Path) -> None:
@@ -341,9 +349,7 @@ def test_access_lines_of_workers_sharing_a_pipe_arrive_whole_in_order(tmp_path: 
     for thread in workers:
         thread.start()
     time.sleep(0.2)  # the pipe fills up: writers must wait without blocking their loops
-    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
-    received: list[dict] = []
-    reader.start()
+    reader, received = start_reading(read_end)
     for thread in workers:
         thread.join(30)
     os.close(write_end)
@@ -364,9 +370,7 @@ def test_a_pipe_nobody_reads_never_blocks_the_loop(monkeypatch: pytest.MonkeyPat
         await asyncio.sleep(0.05)
 
     run(serve("p", 5000))  # about 2 MB, the pipe takes 64 KiB: returns, the loop never waited
-    received: list[dict] = []
-    reader = threading.Thread(target=lambda: received.extend(read_lines(read_end)))
-    reader.start()
+    reader, received = start_reading(read_end)
     run(serve("q", 10))  # once stdout is read again, new lines get through
     access.close()
     os.close(write_end)

@@ -17,6 +17,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
+from select import PIPE_BUF  # a write of up to this many bytes to a pipe is never split
 from typing import Any
 
 import orjson
@@ -25,7 +26,6 @@ import orjson
 # thread, which then competes with the event loop for the GIL (measured: once per loop turn
 # cost about a fifth of a worker's CPU on the write path). A line waits at most this long.
 ACCESS_LOG_FLUSH_SECONDS = 0.05
-PIPE_BUF = 4096  # on Linux: a write of up to this many bytes to a pipe is never split
 MAX_PENDING_CHUNKS = 10_000  # of access lines not yet written: then lines are dropped
 
 _BASE_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
